@@ -1,0 +1,36 @@
+import dagster as dg
+
+from retail_assets.defs.ingest.assets import raw_transactions
+from retail_assets.defs.lake.assets import gold_baskets, silver_transactions
+from retail_assets.partitions import every_region_and_basket_type
+
+rebuild_lake = dg.define_asset_job(
+    "rebuild_lake",
+    selection=[silver_transactions, gold_baskets],
+    description="Rebuild every silver and gold partition in a single run.",
+)
+
+
+def _rebuild_request(instance: dg.DagsterInstance, run_key: str | None) -> dg.RunRequest | dg.SkipReason:
+    tags = every_region_and_basket_type(instance)
+    if not tags:
+        return dg.SkipReason("no store regions yet: nothing has been ingested")
+    return dg.RunRequest(run_key=run_key, tags=tags)
+
+
+@dg.schedule(job=rebuild_lake, cron_schedule="0 6 * * 1", execution_timezone="UTC")
+def weekly_lake_rebuild(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """Every Monday 06:00 UTC, rebuild all silver/gold partitions in one run (a backfill of the whole lake)."""
+    return _rebuild_request(context.instance, run_key=None)
+
+
+@dg.sensor(job=rebuild_lake, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def raw_updated_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """After new raw weeks land, rebuilds silver and gold once (not once per week)."""
+    event = context.instance.get_latest_materialization_event(raw_transactions.key)
+    if event is None or event.storage_id is None:
+        return dg.SkipReason("raw_transactions has not been materialized yet")
+    if context.cursor and int(context.cursor) >= event.storage_id:
+        return dg.SkipReason("silver and gold already requested for the latest raw data")
+    context.update_cursor(str(event.storage_id))
+    return _rebuild_request(context.instance, run_key=f"raw-{event.storage_id}")

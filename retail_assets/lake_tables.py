@@ -1,0 +1,39 @@
+"""Silver lines and gold baskets: plain polars transformations, no Dagster import."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from retail_assets import contract
+
+SILVER_ORDER = ["basket_id", "prod_code"]
+
+# Gold keeps one row per basket: the basket-level columns, simple totals and the lines themselves,
+# because the product mix is what predicts the label.
+BASKET_LEVEL = [name.lower() for name in contract.BASKET_COLUMNS]
+LINE_FIELDS = [name.lower() for name in contract.LINE_COLUMNS]
+
+
+def silver_from_raw(raw: pl.DataFrame) -> pl.DataFrame:
+    """Clean, normalised lines: anonymous shoppers carry no segment; ordered for stable files."""
+    anonymous = pl.col("cust_code").is_null()
+    return raw.with_columns(
+        pl.when(anonymous).then(None).otherwise(pl.col("cust_price_sensitivity")).alias("cust_price_sensitivity"),
+        pl.when(anonymous).then(None).otherwise(pl.col("cust_lifestage")).alias("cust_lifestage"),
+    ).sort(SILVER_ORDER)
+
+
+def gold_from_silver(silver: pl.DataFrame) -> pl.DataFrame:
+    """One row per BASKET_ID. `inconsistent_columns` counts basket-level columns that vary across its lines."""
+    return (
+        silver.group_by("basket_id", maintain_order=True)
+        .agg(
+            *[pl.col(name).first() for name in BASKET_LEVEL],
+            pl.len().alias("n_lines"),
+            pl.col("quantity").sum().alias("total_quantity"),
+            pl.col("spend").sum().round(2).alias("total_spend"),
+            pl.struct(LINE_FIELDS).sort_by("prod_code").alias("lines"),
+            pl.sum_horizontal(pl.col(name).n_unique() > 1 for name in BASKET_LEVEL).alias("inconsistent_columns"),
+        )
+        .sort("basket_id")
+    )

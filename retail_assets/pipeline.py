@@ -1,0 +1,114 @@
+"""Materialize the whole graph in order, in-process, on the instance the Dagster UI reads.
+
+The differently partitioned assets cannot share a run (see DAGSTER_FACTS), so this is four kinds
+of run: one per landed week for raw, one single run covering every silver/gold partition, and
+one for the unpartitioned chain from features to release (with its blocking checks).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+from rich.progress import Progress
+
+from retail_assets.definitions import defs
+from retail_assets.landing import land_directory, landed_files, pending_files
+from retail_assets.lake import LakePaths
+from retail_assets.partitions import every_region_and_basket_type, shop_weeks
+from retail_assets.settings import get_environment, lake_root
+
+RAW = dg.AssetKey("raw_transactions")
+LAKE = [dg.AssetKey("silver_transactions"), dg.AssetKey("gold_baskets")]
+MODEL_CHAIN = [dg.AssetKey(k) for k in ("basket_features", "price_sensitivity_model", "registered_model", "api_release")]
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+class PipelineError(Exception):
+    """A step of the pipeline failed; the message names the step and where to look."""
+
+
+@dataclass
+class PipelineSummary:
+    lake: Path
+    weeks_ingested: list[str] = field(default_factory=list)
+    weeks_unchanged: list[str] = field(default_factory=list)
+    weeks_rejected: list[str] = field(default_factory=list)
+    model_version: str | None = None
+    metrics: dict = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"lake: {self.lake}"]
+        out.append(f"weeks ingested: {len(self.weeks_ingested)}, unchanged: {len(self.weeks_unchanged)}")
+        if self.weeks_rejected:
+            out.append(f"[yellow]weeks rejected: {', '.join(self.weeks_rejected)} (see {self.lake / 'landing' / 'rejected'})[/yellow]")
+        if self.model_version:
+            m = self.metrics
+            out.append(
+                f"model {self.model_version} released: test macro-F1 {m['macro_f1']:.3f}, accuracy {m['accuracy']:.3f} "
+                f"({m['n_train']:,} train / {m['n_test']:,} test baskets)"
+            )
+        return out
+
+
+def run_pipeline(landing: Path | None, instance: dg.DagsterInstance, progress: Progress) -> PipelineSummary:
+    paths = LakePaths(lake_root(get_environment()))
+    if landing is not None:
+        land_directory(landing, paths)
+    landed = landed_files(paths)
+    if not landed:
+        raise PipelineError(f"no transactions_YYYYWW.csv files in {paths.landing}; pass --landing DIR or run `retail-mlops sample-data` first")
+    job = defs().resolve_implicit_global_asset_job_def()
+    summary = PipelineSummary(lake=paths.root)
+
+    pending = {f.week for f in pending_files(paths)}
+    summary.weeks_unchanged = [f.week for f in landed if f.week not in pending]
+    new_weeks = [w for w in sorted(pending) if not instance.has_dynamic_partition(shop_weeks.name, w)]
+    if new_weeks:
+        instance.add_dynamic_partitions(shop_weeks.name, new_weeks)
+    with progress:
+        task = progress.add_task("raw_transactions", total=len(pending) or 1)
+        for week in sorted(pending):
+            result = _execute(job, instance, asset_selection=[RAW], partition_key=week)
+            (summary.weeks_ingested if result.success else summary.weeks_rejected).append(week)
+            progress.advance(task)
+        if not pending:
+            progress.update(task, completed=1, description="raw_transactions (nothing new)")
+
+        task = progress.add_task("silver_transactions + gold_baskets", total=1)
+        tags = every_region_and_basket_type(instance)
+        if not tags:
+            raise PipelineError("no week could be ingested, so there is nothing to build; see landing/rejected/")
+        _run(job, instance, LAKE, tags, "silver_transactions + gold_baskets")
+        progress.advance(task)
+
+        task = progress.add_task("features -> model -> registry -> release", total=1)
+        _run(job, instance, MODEL_CHAIN, {}, "features -> model -> registry -> release")
+        progress.advance(task)
+
+    release = json.loads((paths.root / "registry" / "price-sensitivity" / "release.json").read_text())
+    summary.model_version = release["version"]
+    summary.metrics = json.loads((paths.model(release["version"]) / "metrics.json").read_text())
+    return summary
+
+
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
+    """One in-process run; its full log lives in the Dagster UI, the console only shows errors."""
+    return job.execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False, **kwargs)
+
+
+def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: list[dg.AssetKey], tags: dict, step: str) -> None:
+    result = _execute(job, instance, asset_selection=keys, tags=tags)
+    if result.success:
+        return
+    failures = [event.message for event in result.all_events if event.is_failure and event.message]
+    checks = [
+        f"{e.asset_check_evaluation_data.asset_check_key.name} failed"
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+    ]
+    detail = "\n".join(checks + failures[-3:])
+    raise PipelineError(f"{step} failed (run {result.run_id}; open it in the Dagster UI):\n{detail}")

@@ -1,0 +1,101 @@
+"""Shared fixtures: one small generated sample, pushed once through the whole graph in a temp lake."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from rich.console import Console
+from rich.progress import Progress
+
+from retail_assets.sample_data import generate_sample_data
+
+SAMPLE_WEEKS = 5
+SAMPLE_BASKETS_PER_WEEK = 800
+
+
+@dataclass
+class PipelineRun:
+    lake: Path
+    dagster_home: Path
+    sample_dir: Path
+    instance: dg.DagsterInstance
+    summary: object
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sample")
+    generate_sample_data(out, weeks=SAMPLE_WEEKS, baskets_per_week=SAMPLE_BASKETS_PER_WEEK, seed=11)
+    return out
+
+
+@pytest.fixture(scope="session")
+def lake_env(tmp_path_factory) -> Iterator[tuple[Path, Path]]:
+    """A fresh lake and Dagster home, exported the way a user's shell would."""
+    root = tmp_path_factory.mktemp("lake_env")
+    lake, home = root / "lake", root / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RETAIL_LAKE", str(lake))
+        patch.setenv("DAGSTER_HOME", str(home))
+        patch.delenv("RETAIL_MODE", raising=False)
+        patch.delenv("RETAIL_API_KEY", raising=False)
+        yield lake, home
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(lake_env, sample_dir) -> PipelineRun:
+    from retail_assets.pipeline import run_pipeline
+
+    lake, home = lake_env
+    instance = dg.DagsterInstance.get()
+    progress = Progress(console=Console(quiet=True))
+    summary = run_pipeline(sample_dir, instance, progress)
+    return PipelineRun(lake, home, sample_dir, instance, summary)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 10) -> None:
+    """Stop a server we started (its own session), by its pid; SIGKILL if it ignores SIGTERM."""
+    if process.poll() is not None:
+        return
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=timeout)
+
+
+def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{what}: the process exited with code {process.returncode}")
+        try:
+            if check():
+                return
+        except Exception as error:  # noqa: BLE001 - a server that is not up yet refuses connections
+            last_error = error
+        time.sleep(0.25)
+    raise AssertionError(f"{what} not ready after {timeout}s (last error: {last_error})")

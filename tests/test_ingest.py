@@ -1,0 +1,109 @@
+"""Reading landed files: both column spellings, quarantine with reasons, counts that reconcile."""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from retail_assets import contract
+from retail_assets.ingest import UnreadableFileError, read_weekly_file
+from retail_assets.lake_tables import gold_from_silver, silver_from_raw
+
+GOOD = {
+    "SHOP_WEEK": "200607", "SHOP_DATE": "20060410", "SHOP_WEEKDAY": "2", "SHOP_HOUR": "19", "QUANTITY": "1",
+    "SPEND": "0.93", "PROD_CODE": "PRD0900033", "PROD_CODE_10": "CL00201", "PROD_CODE_20": "DEP00067",
+    "PROD_CODE_30": "G00021", "PROD_CODE_40": "D00005", "CUST_CODE": "CUST0000410727",
+    "CUST_PRICE_SENSITIVITY": "MM", "CUST_LIFESTAGE": "OT", "BASKET_ID": "994100100398294", "BASKET_SIZE": "L",
+    "BASKET_PRICE_SENSITIVITY": "MM", "BASKET_TYPE": "Full Shop", "BASKET_DOMINANT_MISSION": "Mixed",
+    "STORE_CODE": "STORE00001", "STORE_FORMAT": "LS", "STORE_REGION": "E02",
+}
+
+
+def write(path: Path, rows: list[dict], header: list[str] | None = None, raw_lines: list[str] = ()) -> Path:
+    header = header or list(contract.COLUMNS)
+    lines = [",".join(header)] + [",".join(row.get(h, "") for h in header) for row in rows] + list(raw_lines)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_good_rows_are_typed_and_kept(tmp_path):
+    second = {**GOOD, "PROD_CODE": "PRD0900034", "CUST_CODE": "", "CUST_PRICE_SENSITIVITY": "", "CUST_LIFESTAGE": ""}
+    result = read_weekly_file(write(tmp_path / "transactions_200607.csv", [GOOD, second]))
+    assert result.rows_read == 2 and result.kept.height == 2 and result.quarantined.is_empty()
+    row = result.kept.row(0, named=True)
+    assert row["shop_date"].isoformat() == "2006-04-10" and row["spend"] == pytest.approx(0.93)
+    assert row["basket_id"] == "994100100398294"  # ids stay strings: no float rounding of 15 digits
+    assert result.kept["cust_code"][1] is None  # anonymous shopper
+
+
+def test_seg_spelling_is_normalised_to_dunnhumby_codes(tmp_path):
+    header = [{"CUST_PRICE_SENSITIVITY": "seg_1", "CUST_LIFESTAGE": "seg_2"}.get(c, c) for c in contract.COLUMNS]
+    row = {**GOOD}
+    row["seg_1"], row["seg_2"] = "AZ", "FN"  # AZ = LA, FN = PE
+    result = read_weekly_file(write(tmp_path / "transactions_200607.csv", [row], header=header))
+    assert result.column_spelling == "seg"
+    assert result.kept.select("cust_price_sensitivity", "cust_lifestage").row(0) == ("LA", "PE")
+
+
+def test_header_case_whitespace_and_bom_are_tolerated(tmp_path):
+    path = tmp_path / "transactions_200607.csv"
+    header = ",".join(f" {c.lower()} " for c in contract.COLUMNS)
+    path.write_bytes(("\ufeff" + header + "\r\n" + ",".join(GOOD[c] for c in contract.COLUMNS) + "\r\n").encode())
+    assert read_weekly_file(path).kept.height == 1
+
+
+def test_bad_rows_go_to_quarantine_with_every_reason_and_counts_reconcile(tmp_path):
+    bad_types = {**GOOD, "SPEND": "abc", "SHOP_DATE": "2006041x", "SHOP_HOUR": "25"}
+    bad_domain = {**GOOD, "BASKET_TYPE": "Weird", "STORE_FORMAT": "XXL"}
+    missing_id = {**GOOD, "BASKET_ID": ""}
+    wrong_week = {**GOOD, "SHOP_WEEK": "200608"}
+    path = write(tmp_path / "transactions_200607.csv", [GOOD, bad_types, bad_domain, missing_id, wrong_week], raw_lines=["1,2,3"])
+    result = read_weekly_file(path)
+    assert result.rows_read == 6
+    assert result.kept.height + result.quarantined.height == result.rows_read
+    reasons = dict(zip(result.quarantined["source_row"], result.quarantined["reason"], strict=True))
+    assert "SPEND is not a number" in reasons[2] and "SHOP_DATE" in reasons[2] and "SHOP_HOUR" in reasons[2]
+    assert "BASKET_TYPE not in contract: Weird" in reasons[3] and "STORE_FORMAT" in reasons[3]
+    assert reasons[4] == "missing BASKET_ID"
+    assert "differs from the file's week" in reasons[5]
+    assert reasons[6].startswith("has 3 fields, expected 22")
+    # The quarantine keeps the row as it landed, so nothing is lost.
+    assert result.quarantined.filter(pl.col("source_row") == 2)["spend"][0] == "abc"
+    assert result.reason_counts["SPEND is not a number"] == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"\x00\x01\x02binary", "binary"),
+        (b"SHOP_WEEK,SPEND\n200607,1.0\n", "missing column"),
+    ],
+)
+def test_unreadable_files_raise_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "transactions_200607.csv"
+    path.write_bytes(content)
+    with pytest.raises(UnreadableFileError, match=message):
+        read_weekly_file(path)
+
+
+def test_file_name_must_carry_the_week(tmp_path):
+    with pytest.raises(UnreadableFileError, match="transactions_YYYYWW"):
+        read_weekly_file(write(tmp_path / "week7.csv", [GOOD]))
+
+
+def test_gold_has_one_row_per_basket_with_its_lines(tmp_path):
+    rows = [GOOD, {**GOOD, "PROD_CODE": "PRD0000001", "SPEND": "2.00"}, {**GOOD, "BASKET_ID": "994100100000001"}]
+    kept = read_weekly_file(write(tmp_path / "transactions_200607.csv", rows)).kept
+    gold = gold_from_silver(silver_from_raw(kept))
+    assert gold.height == 2
+    basket = gold.filter(pl.col("basket_id") == "994100100398294").row(0, named=True)
+    assert basket["n_lines"] == 2 and basket["total_spend"] == pytest.approx(2.93)
+    assert [line["prod_code"] for line in basket["lines"]] == ["PRD0000001", "PRD0900033"]
+    assert basket["inconsistent_columns"] == 0
+
+
+def test_gold_flags_baskets_whose_lines_disagree(tmp_path):
+    rows = [GOOD, {**GOOD, "PROD_CODE": "PRD0000001", "STORE_CODE": "STORE00002"}]
+    gold = gold_from_silver(silver_from_raw(read_weekly_file(write(tmp_path / "transactions_200607.csv", rows)).kept))
+    assert gold["inconsistent_columns"][0] == 1
