@@ -27,10 +27,16 @@ def weekly_lake_rebuild(context: dg.ScheduleEvaluationContext) -> dg.RunRequest 
 @dg.sensor(job=rebuild_lake, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def raw_updated_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """After new raw weeks land, rebuilds silver and gold once (not once per week)."""
-    event = context.instance.get_latest_materialization_event(raw_transactions.key)
-    if event is None or event.storage_id is None:
+    raw = _latest_storage_id(context.instance, raw_transactions.key)
+    if raw is None:
         return dg.SkipReason("raw_transactions has not been materialized yet")
-    if context.cursor and int(context.cursor) >= event.storage_id:
-        return dg.SkipReason("silver and gold already requested for the latest raw data")
-    context.update_cursor(str(event.storage_id))
-    return _rebuild_request(context.instance, run_key=f"raw-{event.storage_id}")
+    gold = _latest_storage_id(context.instance, gold_baskets.key)
+    if gold is not None and gold > raw:
+        return dg.SkipReason("gold_baskets is newer than the latest raw data")
+    # The run key makes a restarted daemon ask once per raw materialization, never twice.
+    return _rebuild_request(context.instance, run_key=f"raw-{raw}")
+
+
+def _latest_storage_id(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | None:
+    records = instance.fetch_materializations(key, limit=1).records
+    return records[0].storage_id if records else None
