@@ -1,0 +1,90 @@
+"""The model the API serves, kept in step with the local registry's release without a restart.
+
+A background task polls `registry/<group>/release.json`; when the released version changes it
+loads the new model off the event loop and swaps one reference. A request takes that reference
+once, so it is answered wholly by the old model or wholly by the new one, and none is dropped.
+A model that fails to load is logged and the current one keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from retail_features.model_artifact import ModelLoadError, PriceSensitivityModel
+from retail_features.registry import DEFAULT_GROUP, LocalModelRegistry, RegistryError
+
+log = logging.getLogger(__name__)
+
+
+class ModelStore:
+    def __init__(self, lake: Path | str, group: str = DEFAULT_GROUP, poll_seconds: float = 2.0) -> None:
+        self.registry = LocalModelRegistry(lake, group)
+        self.poll_seconds = poll_seconds
+        self.model: PriceSensitivityModel | None = None
+        self.loaded_at: str | None = None
+        self.last_error: str | None = None
+        self._attempted: tuple | None = None  # the registry state last acted on, loaded or not
+        self._task: asyncio.Task | None = None
+
+    def refresh(self) -> bool:
+        """Load the registry's serving version unless it is already served; True on a swap.
+
+        Blocking (file reads, unpickling): call it from a worker thread inside the event loop.
+        """
+        try:
+            entry = self.registry.serving_entry()
+            released = self.registry.released() or {}
+        except (RegistryError, OSError, ValueError, TypeError) as error:  # missing or half-edited JSON
+            self._record_failure(f"cannot read the model registry under {self.registry.root}: {error}")
+            return False
+        if entry is None:
+            if self.model is None:
+                self.last_error = f"no released or Approved model in {self.registry.root}; train, approve and release one"
+            return False
+        state = (entry.version, entry.model_dir, entry.updated_at, released.get("released_at"))
+        if state == self._attempted:
+            return False  # unchanged since the last try: no reload, no repeated error log
+        self._attempted = state
+        if self.model is not None and self.model.version == entry.version:
+            return False
+        try:
+            model = PriceSensitivityModel.load(self.registry.lake_root / entry.model_dir, version=entry.version)
+        except ModelLoadError as error:
+            self._record_failure(f"model version {entry.version} could not be loaded: {error}")
+            return False
+        previous = self.model.version if self.model else None
+        self.model, self.loaded_at, self.last_error = model, _now(), None
+        log.info("serving model version %s (was %s)", model.version, previous)
+        return True
+
+    def start_polling(self) -> None:
+        self._task = asyncio.create_task(self._poll(), name="model-store-poll")
+
+    async def stop_polling(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception:  # a poller that dies silently would freeze the served version
+                log.exception("model refresh failed; the current model keeps serving")
+
+    def _record_failure(self, message: str) -> None:
+        if message != self.last_error:  # once per distinct problem, not once per poll
+            serving = f"version {self.model.version} keeps serving" if self.model else "no model is serving"
+            log.error("%s; %s", message, serving)
+        self.last_error = message
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

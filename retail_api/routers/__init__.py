@@ -1,0 +1,1 @@
+"""One router per resource: predictions and the health probes."""

@@ -1,0 +1,126 @@
+"""The trained price-sensitivity model as one loadable artefact, shared by training and the API.
+
+`model.joblib` holds the fitted scikit-learn Pipeline (DictVectorizer -> ... -> classifier) and
+the metadata that says how to read its output. Training writes it with `save`; the API reads it
+with `load`, which refuses a model built for another feature version. Features always come from
+`basket_features`, the same function training used, so both sides see the same numbers.
+
+joblib files are pickles: load only artefacts this project wrote (the lake, the registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from retail_features.basket import Basket
+from retail_features.features import FEATURE_VERSION, basket_features
+from retail_features.labels import CLASS_BY_CODE
+
+MODEL_FILE_NAME = "model.joblib"
+ARTIFACT_FORMAT = 1  # bump when the layout of the joblib payload changes
+
+
+class ModelLoadError(Exception):
+    """A model directory that cannot be served: missing, corrupt, or built for other features."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    code: str  # dunnhumby code: LA / MM / UM
+    price_sensitivity: str  # High / Medium / Low
+    probabilities: dict[str, float]  # every class, summing to 1
+
+
+class PriceSensitivityModel:
+    """A fitted pipeline over `basket_features` dicts plus what it needs to answer in classes.
+
+    `metadata["classes"]` lists the dunnhumby codes in the order of the pipeline's
+    `predict_proba` columns (the pipeline itself is trained on their integer positions).
+    """
+
+    def __init__(self, pipeline: Any, metadata: dict[str, Any], version: str | None = None) -> None:
+        classes = list(metadata.get("classes", []))
+        unknown = [code for code in classes if code not in CLASS_BY_CODE]
+        if not classes or unknown:
+            raise ValueError(f"metadata['classes'] must list codes from {tuple(CLASS_BY_CODE)}, got {classes}")
+        self.pipeline = pipeline
+        self.metadata = {"feature_version": FEATURE_VERSION, **metadata}
+        self.version = version or str(metadata.get("version") or "unversioned")
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.metadata["classes"])
+
+    @property
+    def feature_version(self) -> str:
+        return str(self.metadata["feature_version"])
+
+    def save(self, directory: Path | str) -> Path:
+        path = Path(directory) / MODEL_FILE_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "artifact_format": ARTIFACT_FORMAT,
+            "pipeline": self.pipeline,
+            "metadata": {**self.metadata, "version": self.version},
+        }
+        joblib.dump(payload, path)
+        return path
+
+    @classmethod
+    def load(cls, directory: Path | str, version: str | None = None) -> PriceSensitivityModel:
+        path = Path(directory) / MODEL_FILE_NAME
+        if not path.is_file():
+            raise ModelLoadError(
+                f"no {MODEL_FILE_NAME} in {Path(directory)}: train the model first or check model_dir in the registry entry"
+            )
+        try:
+            payload = joblib.load(path)
+        except Exception as error:  # a truncated or foreign file fails in many ways: report them alike
+            reason = f"{type(error).__name__}: {error}"
+            raise ModelLoadError(f"{path} is not a readable model artefact ({reason}); retrain or re-copy it") from error
+        if not isinstance(payload, dict) or payload.get("artifact_format") != ARTIFACT_FORMAT:
+            raise ModelLoadError(
+                f"{path} is not a price-sensitivity model artefact of format {ARTIFACT_FORMAT}; retrain it with this code"
+            )
+        metadata = payload.get("metadata") or {}
+        trained_on = metadata.get("feature_version")
+        if trained_on != FEATURE_VERSION:
+            raise ModelLoadError(
+                f"{path} was trained on feature version {trained_on!r} but this code computes version "
+                f"{FEATURE_VERSION!r}; retrain the model on the current features"
+            )
+        try:
+            return cls(payload["pipeline"], metadata, version=version)
+        except (KeyError, ValueError) as error:
+            raise ModelLoadError(f"{path} has incomplete metadata: {error}") from error
+
+    def predict(self, baskets: Sequence[Basket]) -> list[Prediction]:
+        return self.predict_dicts([basket_features(basket) for basket in baskets])
+
+    def predict_dicts(self, rows: Sequence[dict[str, float]]) -> list[Prediction]:
+        if not rows:
+            return []
+        probabilities = np.asarray(self.pipeline.predict_proba(list(rows)), dtype=np.float64)
+        # XGBoost answers in float32: renormalise so each answer sums to 1 in float64 as well.
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        codes = self.classes
+        predictions = []
+        for row in probabilities:
+            # A class the training data lacked is reported with probability 0, so every answer
+            # names all three classes.
+            by_class = dict.fromkeys(CLASS_BY_CODE.values(), 0.0)
+            for code, probability in zip(codes, row, strict=True):
+                by_class[CLASS_BY_CODE[code]] = float(probability)
+            best = codes[int(np.argmax(row))]
+            predictions.append(Prediction(best, CLASS_BY_CODE[best], by_class))
+        return predictions
+
+    def __repr__(self) -> str:
+        candidate = self.metadata.get("candidate")
+        return f"PriceSensitivityModel(version={self.version!r}, candidate={candidate!r}, classes={self.classes})"
