@@ -373,7 +373,7 @@ def _write_outputs(directory: Path, metrics: dict, test: Channel, true: np.ndarr
 
 def _write_json(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(payload, indent=2) + "\n")  # insertion order: High, Medium, Low
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
