@@ -28,7 +28,6 @@ sample-data: $(STAMP)
 
 ## pipeline: sample data + the whole graph materialized locally, no servers (for scripts)
 pipeline: sample-data
-	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/retail-mlops materialize --landing $(SAMPLE_DIR)
 
 ## demo: pipeline, then the API and the Dagster UI until Ctrl-C
@@ -38,9 +37,12 @@ demo: pipeline
 serve: $(STAMP)
 	$(BIN)/retail-mlops serve --port $(API_PORT)
 
-ui: $(STAMP)
-	@mkdir -p $(DAGSTER_HOME)
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
+
+$(DAGSTER_HOME)/dagster.yaml:
+	@mkdir -p $(DAGSTER_HOME)
+	@echo "# Dagster instance settings; empty = SQLite storage in this directory." > $@
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,7 +1,7 @@
 """Request and response bodies of the API, with the data contract's value domains.
 
-The domains repeat dunnhumby's codes (retail_assets.contract holds the same facts for the
-pipeline) because the API must not import the Dagster code location. Requests are strict about
+The domains come from retail_features.domains, the copy the pipeline's data contract uses too
+(the API must not import the Dagster code location). Requests are strict about
 shape: unknown fields are refused, so a misspelt `customer` is a 422, not an anonymous basket.
 """
 
@@ -12,16 +12,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from retail_features import Basket, BasketLine, Customer
+from retail_features import Basket, BasketLine, Customer, domains
 
-StoreFormat = Literal["LS", "MS", "SS", "XLS"]
-BasketSize = Literal["S", "M", "L"]
-BasketType = Literal["Small Shop", "Top Up", "Full Shop", "XX"]
-BasketMission = Literal["Fresh", "Grocery", "Mixed", "Nonfood", "XX"]
-PriceSensitivityCode = Literal["LA", "MM", "UM", "XX"]
-Lifestage = Literal["YA", "OA", "YF", "OF", "PE", "OT", "XX"]
-# [0-9], not \d: the validator's regex engine lets \d match any Unicode digit.
-StoreRegion = Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9]{2}$")]
+StoreFormat = Literal[domains.STORE_FORMATS]
+BasketSize = Literal[domains.BASKET_SIZES]
+BasketType = Literal[domains.BASKET_TYPES]
+BasketMission = Literal[domains.BASKET_MISSIONS]
+PriceSensitivityCode = Literal[domains.PRICE_SENSITIVITY_CODES]
+Lifestage = Literal[domains.LIFESTAGE_CODES]
+StoreRegion = Annotated[str, StringConstraints(pattern=domains.STORE_REGION_PATTERN)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 MAX_LINES_PER_BASKET = 500

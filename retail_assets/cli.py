@@ -68,6 +68,9 @@ def _instance():
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():  # Dagster's defaults (SQLite under DAGSTER_HOME) are what we want
+        settings.write_text("# Dagster instance settings; empty = SQLite storage in this directory.\n")
     return DagsterInstance.get()
 
 

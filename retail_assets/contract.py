@@ -8,6 +8,17 @@ from __future__ import annotations
 
 import re
 
+# The value domains are shared with the API, which must not import this package.
+from retail_features.domains import (
+    BASKET_MISSIONS,
+    BASKET_SIZES,
+    BASKET_TYPES,
+    LIFESTAGE_CODES,
+    PRICE_SENSITIVITY_CODES,
+    STORE_FORMATS,
+)
+from retail_features.domains import STORE_REGION_PATTERN as _STORE_REGION_PATTERN
+
 # The 22 columns of a weekly file, in dunnhumby's order.
 COLUMNS: tuple[str, ...] = (
     "SHOP_WEEK",
@@ -57,13 +68,6 @@ REQUIRED_COLUMNS = (
     "STORE_REGION",
 )
 
-PRICE_SENSITIVITY_CODES = ("LA", "MM", "UM", "XX")
-LIFESTAGE_CODES = ("YA", "OA", "YF", "OF", "PE", "OT", "XX")
-BASKET_SIZES = ("S", "M", "L")
-BASKET_TYPES = ("Small Shop", "Top Up", "Full Shop", "XX")
-BASKET_MISSIONS = ("Fresh", "Grocery", "Mixed", "Nonfood", "XX")
-STORE_FORMATS = ("LS", "MS", "SS", "XLS")
-
 DOMAINS: dict[str, tuple[str, ...]] = {
     "CUST_PRICE_SENSITIVITY": PRICE_SENSITIVITY_CODES,
     "CUST_LIFESTAGE": LIFESTAGE_CODES,
@@ -75,7 +79,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
 }
 
 # Regions are data, discovered from what lands; this only says what a region code looks like.
-STORE_REGION_PATTERN = re.compile(r"^[A-Z]\d{2}$")
+STORE_REGION_PATTERN = re.compile(_STORE_REGION_PATTERN)
 
 # Some public re-uploads rename the two customer segment columns and recode their values.
 ALTERNATIVE_COLUMN_NAMES = {"seg_1": "CUST_PRICE_SENSITIVITY", "seg_2": "CUST_LIFESTAGE"}
