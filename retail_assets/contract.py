@@ -45,10 +45,6 @@ COLUMNS: tuple[str, ...] = (
     "STORE_REGION",
 )
 
-INTEGER_COLUMNS = ("SHOP_WEEK", "SHOP_WEEKDAY", "SHOP_HOUR", "QUANTITY")
-FLOAT_COLUMNS = ("SPEND",)
-DATE_COLUMNS = ("SHOP_DATE",)  # YYYYMMDD in the file, a date in the lake
-
 # Columns that must be present on every row. CUST_* are empty for anonymous shoppers, and the
 # finer product levels are sometimes missing in the public data.
 REQUIRED_COLUMNS = (
@@ -108,4 +104,3 @@ BASKET_COLUMNS = (
 LINE_COLUMNS = ("PROD_CODE", "PROD_CODE_10", "PROD_CODE_20", "PROD_CODE_30", "PROD_CODE_40", "QUANTITY", "SPEND")
 
 FILE_NAME_PATTERN = re.compile(r"^transactions_(?P<week>\d{6})\.csv$")
-FIRST_WEEK, LAST_WEEK = 200607, 200819  # the span of dunnhumby's public data

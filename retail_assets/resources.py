@@ -58,6 +58,7 @@ class LocalTrainingLauncher(TrainingLauncher):
             "SM_CHANNEL_TRAIN": str(job_dir / "input" / "data" / "train"),
             "SM_CHANNEL_TEST": str(job_dir / "input" / "data" / "test"),
             "SM_OUTPUT_DATA_DIR": str(output_dir),
+            "SM_OUTPUT_DIR": str(job_dir / "output"),
             "SM_HPS": json.dumps(hyperparameters),
         }
         with log_file.open("w") as log:
@@ -70,8 +71,12 @@ class LocalTrainingLauncher(TrainingLauncher):
                 check=False,
             )
         if completed.returncode != 0:
+            failure = job_dir / "output" / "failure"  # SageMaker's failure-reason file
+            reason = failure.read_text().strip() if failure.exists() else ""
             tail = "\n".join(log_file.read_text().splitlines()[-25:])
-            raise TrainingFailedError(f"training exited with code {completed.returncode}; end of {log_file}:\n{tail}")
+            raise TrainingFailedError(
+                f"training exited with code {completed.returncode}: {reason or 'see the log'}\nend of {log_file}:\n{tail}"
+            )
         return TrainingRun(model_dir=model_dir, log_file=log_file)
 
 

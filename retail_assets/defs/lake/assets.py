@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 
@@ -18,12 +21,7 @@ from retail_assets.resources import LakeResource
 )
 def silver_transactions(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Clean transaction lines of every landed week, by store region and basket type."""
-    raw = scan_table(lake.paths.raw())
-    if raw is None:
-        raise dg.Failure("raw_transactions has no data yet: land a weekly file and materialize it first")
-    wanted = _wanted(context)
-    frame = silver_from_raw(raw.filter(_in_partitions(wanted)).collect())
-    written = _write_partitions(frame, wanted, lake.paths.silver)
+    frame, written = _rebuild_partitions(context, lake.paths.raw(), "raw_transactions", silver_from_raw, lake.paths.silver)
     return dg.MaterializeResult(metadata={**table_metadata(frame), "partitions_written": written})
 
 
@@ -36,12 +34,7 @@ def silver_transactions(context: dg.AssetExecutionContext, lake: LakeResource) -
 )
 def gold_baskets(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """One row per shopping basket: its attributes, totals and product lines, by store region and basket type."""
-    silver = scan_table(lake.paths.silver())
-    if silver is None:
-        raise dg.Failure("silver_transactions has no data yet: materialize it first")
-    wanted = _wanted(context)
-    frame = gold_from_silver(silver.filter(_in_partitions(wanted)).collect())
-    written = _write_partitions(frame, wanted, lake.paths.gold)
+    frame, written = _rebuild_partitions(context, lake.paths.silver(), "silver_transactions", gold_from_silver, lake.paths.gold)
     labels = frame["basket_price_sensitivity"].value_counts(sort=True)
     return dg.MaterializeResult(
         metadata={
@@ -54,6 +47,22 @@ def gold_baskets(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     )
 
 
+def _rebuild_partitions(
+    context: dg.AssetExecutionContext,
+    source: Path,
+    source_name: str,
+    transform: Callable[[pl.DataFrame], pl.DataFrame],
+    target: Callable[[str, str], Path],
+) -> tuple[pl.DataFrame, int]:
+    """Read the upstream rows of this run's partitions, transform them, replace each partition."""
+    upstream = scan_table(source)
+    if upstream is None:
+        raise dg.Failure(f"{source_name} has no data yet: materialize it first")
+    wanted = _wanted(context)
+    frame = transform(upstream.filter(_in_partitions(wanted)).collect())
+    return frame, _write_partitions(frame, wanted, target)
+
+
 def _wanted(context: dg.AssetExecutionContext) -> list[tuple[str, str]]:
     """The (store_region, basket_type) pairs this run covers: one, or all of a single-run backfill."""
     keys = context.partition_keys
@@ -61,12 +70,11 @@ def _wanted(context: dg.AssetExecutionContext) -> list[tuple[str, str]]:
 
 
 def _in_partitions(wanted: list[tuple[str, str]]) -> pl.Expr:
-    pairs = pl.DataFrame(wanted, schema=["store_region", "basket_type"], orient="row")
     key = pl.concat_str("store_region", "basket_type", separator="|")
-    return key.is_in(pairs.select(pl.concat_str("store_region", "basket_type", separator="|")).to_series().to_list())
+    return key.is_in([f"{region}|{basket_type}" for region, basket_type in wanted])
 
 
-def _write_partitions(frame: pl.DataFrame, wanted: list[tuple[str, str]], location) -> int:
+def _write_partitions(frame: pl.DataFrame, wanted: list[tuple[str, str]], location: Callable[[str, str], Path]) -> int:
     """Replace every requested partition; a pair with no rows becomes an empty partition, not a stale one."""
     groups = {key: part for key, part in frame.group_by("store_region", "basket_type")}
     for region, basket_type in wanted:
