@@ -10,6 +10,7 @@ import pytest
 from _training_data import TEST_WEEKS, TRAIN_WEEKS, run_entrypoint, synthetic_baskets, write_channel, write_train_test
 
 from retail_assets import training_entrypoint
+from retail_assets.training_job import parse_job
 from retail_features import FEATURE_VERSION
 from retail_features.model_artifact import PriceSensitivityModel
 
@@ -111,7 +112,7 @@ def test_saved_model_loads_and_carries_its_metadata(trained):
 
 
 def test_cli_arguments_win_over_sm_hps():
-    job = training_entrypoint.parse_job(
+    job = parse_job(
         ["--C", "5", "--candidates", "logistic_regression"],
         {"SM_HPS": json.dumps({"C": "300", "seed": "7", "sagemaker_program": "x"}), "SM_MODEL_DIR": "/m", "SM_CHANNEL_TRAIN": "/t", "SM_CHANNEL_TEST": "/e"},
     )
