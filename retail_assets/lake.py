@@ -87,7 +87,10 @@ def parquet_files(table: Path) -> list[Path]:
     """Every data file of a table (or partition), skipping staging folders of writes in flight."""
     if not table.exists():
         return []
-    return sorted(p for p in table.rglob("part-*.parquet") if not any(part.startswith(".") for part in p.parts))
+    # Only folders *below* the table count: the lake root itself may be a dot-folder (./.retail).
+    return sorted(
+        p for p in table.rglob("part-*.parquet") if not any(part.startswith(".") for part in p.relative_to(table).parts)
+    )
 
 
 def scan_table(table: Path) -> pl.LazyFrame | None:

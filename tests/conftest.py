@@ -41,7 +41,7 @@ def sample_dir(tmp_path_factory) -> Path:
 def lake_env(tmp_path_factory) -> Iterator[tuple[Path, Path]]:
     """A fresh lake and Dagster home, exported the way a user's shell would."""
     root = tmp_path_factory.mktemp("lake_env")
-    lake, home = root / "lake", root / "dagster_home"
+    lake, home = root / ".retail", root / "dagster_home"  # named like the default lake
     home.mkdir()
     (home / "dagster.yaml").write_text("")
     with pytest.MonkeyPatch.context() as patch:
