@@ -21,7 +21,7 @@ pids+=($!)
 
 wait_for() {  # url, name, log
   for _ in $(seq 1 120); do
-    if curl -fsS -o /dev/null "$1"; then return 0; fi
+    if curl -fs -o /dev/null "$1"; then return 0; fi
     sleep 1
   done
   echo "$2 did not come up; see $3" >&2
