@@ -17,6 +17,12 @@ SOURCE_FILE = "_SOURCE.json"
 class LandedFile:
     path: Path
     week: str
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    path: Path
+    week: str
     sha256: str
 
 
@@ -25,13 +31,32 @@ def landed_files(paths: LakePaths) -> list[LandedFile]:
     for path in sorted(paths.landing.glob("transactions_*.csv")):
         match = contract.FILE_NAME_PATTERN.match(path.name)
         if match:
-            files.append(LandedFile(path, match["week"], file_fingerprint(path)))
+            files.append(LandedFile(path, match["week"]))
     return files
 
 
-def pending_files(paths: LakePaths) -> list[LandedFile]:
-    """Landed files whose week has no raw partition yet, or one built from other content."""
-    return [f for f in landed_files(paths) if (read_json(paths.raw(f.week) / SOURCE_FILE) or {}).get("sha256") != f.sha256]
+def source_record(path: Path) -> dict:
+    """What raw_transactions records about the file it ingested (in the partition's _SOURCE.json)."""
+    stat = path.stat()
+    return {"file": path.name, "sha256": file_fingerprint(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def pending_files(paths: LakePaths) -> list[PendingFile]:
+    """Landed files whose week has no raw partition yet, or one built from other content.
+
+    The sensor asks this every tick, so a file whose size and mtime match the record is not
+    hashed again; only a file that looks different is, and only new content makes it pending.
+    """
+    pending = []
+    for landed in landed_files(paths):
+        recorded = read_json(paths.raw(landed.week) / SOURCE_FILE) or {}
+        stat = landed.path.stat()
+        if (recorded.get("size"), recorded.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns):
+            continue
+        sha256 = file_fingerprint(landed.path)
+        if recorded.get("sha256") != sha256:
+            pending.append(PendingFile(landed.path, landed.week, sha256))
+    return pending
 
 
 def land_directory(source: Path, paths: LakePaths) -> list[Path]:

@@ -15,10 +15,11 @@ import dagster as dg
 from rich.progress import Progress
 
 from retail_assets.definitions import defs
-from retail_assets.landing import land_directory, landed_files, pending_files
 from retail_assets.lake import LakePaths
+from retail_assets.landing import land_directory, landed_files, pending_files
 from retail_assets.partitions import every_region_and_basket_type, shop_weeks
 from retail_assets.settings import get_environment, lake_root
+from retail_features.registry import LocalModelRegistry
 
 RAW = dg.AssetKey("raw_transactions")
 LAKE = [dg.AssetKey("silver_transactions"), dg.AssetKey("gold_baskets")]
@@ -89,7 +90,7 @@ def run_pipeline(landing: Path | None, instance: dg.DagsterInstance, progress: P
         _run(job, instance, MODEL_CHAIN, {}, "features -> model -> registry -> release")
         progress.advance(task)
 
-    release = json.loads((paths.root / "registry" / "price-sensitivity" / "release.json").read_text())
+    release = LocalModelRegistry(paths.root).released()
     summary.model_version = release["version"]
     summary.metrics = json.loads((paths.model(release["version"]) / "metrics.json").read_text())
     return summary

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
-
 from conftest import free_port, request_from_gold, stop_process_group, wait_until
+
 from retail_assets.lake import LakePaths, scan_table
 from retail_features.registry import LocalModelRegistry
 

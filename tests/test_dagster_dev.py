@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import httpx
-
 from conftest import free_port, stop_process_group, wait_until
 
 REPO = Path(__file__).resolve().parent.parent

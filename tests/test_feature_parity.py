@@ -2,6 +2,7 @@
 
 
 from conftest import request_from_gold
+
 from retail_api.schemas import BasketIn
 from retail_assets.feature_table import basket_from_gold
 from retail_assets.lake import LakePaths, scan_table

@@ -79,3 +79,22 @@ def test_raw_updated_sensor_waits_for_new_raw_data(pipeline_run):
         request = raw_updated_sensor(dg.build_sensor_context(instance=instance))
         assert isinstance(request, dg.RunRequest) and request.run_key.startswith("raw-")
         assert "dagster/asset_partition_range_start" in request.tags
+
+
+def test_unchanged_landed_files_are_not_hashed_again(tmp_path, sample_dir, monkeypatch):
+    """The sensor runs every 30 s: a file whose size and mtime match the raw record costs a stat, not a hash."""
+    import retail_assets.landing as landing
+
+    paths = LakePaths(tmp_path / "lake")
+    paths.landing.mkdir(parents=True)
+    landed = paths.landing / sorted(sample_dir.glob("transactions_*.csv"))[0].name
+    shutil.copy(sample_dir / landed.name, landed)
+    week = landed.stem.split("_")[1]
+    paths.raw(week).mkdir(parents=True)
+    (paths.raw(week) / SOURCE_FILE).write_text(json.dumps(landing.source_record(landed)))
+
+    def no_hashing(path):
+        raise AssertionError(f"{path} was hashed although it did not change")
+
+    monkeypatch.setattr(landing, "file_fingerprint", no_hashing)
+    assert landing.pending_files(paths) == []

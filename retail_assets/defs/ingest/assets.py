@@ -7,11 +7,10 @@ import polars as pl
 
 from retail_assets.ingest import IngestResult, UnreadableFileError, file_fingerprint, read_weekly_file
 from retail_assets.lake import replace_partition
+from retail_assets.landing import SOURCE_FILE, source_record
 from retail_assets.metadata import counts_markdown, table_metadata
 from retail_assets.partitions import shop_weeks, store_regions
 from retail_assets.resources import LakeResource
-
-from retail_assets.landing import SOURCE_FILE
 
 
 @dg.asset(
@@ -33,7 +32,7 @@ def raw_transactions(context: dg.AssetExecutionContext, lake: LakeResource) -> d
         except UnreadableFileError as error:
             _reject(paths.rejected, landed, str(error))
             raise dg.Failure(f"{error} (the file was copied to {paths.rejected} with the reason)") from error
-        source = {"file": landed.name, "sha256": file_fingerprint(landed), "rows_read": result.rows_read}
+        source = {**source_record(landed), "rows_read": result.rows_read}
         replace_partition(result.kept, paths.raw(week), extra_files={SOURCE_FILE: source})
         replace_partition(result.quarantined, paths.quarantine(week))
         _add_new_regions(context, result.kept)

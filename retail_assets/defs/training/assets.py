@@ -5,8 +5,8 @@ import dagster as dg
 
 from retail_assets.defs.features.assets import basket_features
 from retail_assets.lake import scan_table
-from retail_assets.model_report import confusion_figure, model_card, per_class_markdown
 from retail_assets.metadata import png_markdown
+from retail_assets.model_report import confusion_figure, model_card, per_class_markdown
 from retail_assets.resources import LakeResource, ModelRegistryResource, PromotionGate, TrainingLauncher
 from retail_assets.training_data import NotEnoughWeeksError, time_split, write_channels
 from retail_features.registry import APPROVED, PENDING
