@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import polars as pl
 
@@ -51,7 +51,7 @@ def basket_from_gold(row: Mapping) -> Basket:
 def build_feature_table(gold: pl.DataFrame) -> pl.DataFrame:
     names: list[list[str]] = []
     values: list[list[float]] = []
-    for row in _rows(gold):
+    for row in gold.iter_rows(named=True):
         features = basket_features(basket_from_gold(row))
         names.append(list(features))
         values.append(list(features.values()))
@@ -74,7 +74,3 @@ def feature_table_manifest(table: pl.DataFrame) -> dict:
         "rows": table.height,
         "weeks": sorted(table["shop_week"].unique().to_list()),
     }
-
-
-def _rows(gold: pl.DataFrame) -> Iterable[dict]:
-    return gold.iter_rows(named=True)

@@ -17,17 +17,6 @@ import polars as pl
 
 from retail_assets import contract
 
-KEPT_SCHEMA: dict[str, pl.DataType] = {
-    **{name.lower(): pl.String() for name in contract.COLUMNS},
-    "shop_week": pl.Int32(),
-    "shop_date": pl.Date(),
-    "shop_weekday": pl.Int8(),
-    "shop_hour": pl.Int8(),
-    "quantity": pl.Int32(),
-    "spend": pl.Float64(),
-    "source_file": pl.String(),
-    "source_row": pl.Int64(),
-}
 KEPT_COLUMNS = [name.lower() for name in contract.COLUMNS] + ["source_file", "source_row"]
 QUARANTINE_COLUMNS = [name.lower() for name in contract.COLUMNS] + ["source_file", "source_row", "reason"]
 

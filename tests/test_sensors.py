@@ -19,6 +19,18 @@ def evaluate(sensor, instance, lake_root, cursor=None):
     return sensor(context), context
 
 
+def land_one_week(tmp_path, sample_dir, source):
+    """A lake whose first sample week has landed and whose raw partition records `source(file)`."""
+    paths = LakePaths(tmp_path / "lake")
+    paths.landing.mkdir(parents=True)
+    landed = paths.landing / sorted(sample_dir.glob("transactions_*.csv"))[0].name
+    shutil.copy(sample_dir / landed.name, landed)
+    week = landed.stem.split("_")[1]
+    paths.raw(week).mkdir(parents=True)
+    (paths.raw(week) / SOURCE_FILE).write_text(json.dumps(source(landed)))
+    return paths, landed, week
+
+
 def test_landing_sensor_requests_each_new_file_once(tmp_path, sample_dir):
     paths = LakePaths(tmp_path / "lake")
     paths.landing.mkdir(parents=True)
@@ -41,13 +53,7 @@ def test_landing_sensor_requests_each_new_file_once(tmp_path, sample_dir):
 
 
 def test_landing_sensor_skips_weeks_already_ingested_and_retries_changed_files(tmp_path, sample_dir):
-    paths = LakePaths(tmp_path / "lake")
-    paths.landing.mkdir(parents=True)
-    landed = paths.landing / sorted(sample_dir.glob("transactions_*.csv"))[0].name
-    shutil.copy(sample_dir / landed.name, landed)
-    week = landed.stem.split("_")[1]
-    paths.raw(week).mkdir(parents=True)
-    (paths.raw(week) / SOURCE_FILE).write_text(json.dumps({"sha256": file_fingerprint(landed)}))
+    paths, landed, week = land_one_week(tmp_path, sample_dir, lambda path: {"sha256": file_fingerprint(path)})
 
     with dg.instance_for_test() as instance:
         result, _ = evaluate(landing_sensor, instance, paths.root)
@@ -85,13 +91,7 @@ def test_unchanged_landed_files_are_not_hashed_again(tmp_path, sample_dir, monke
     """The sensor runs every 30 s: a file whose size and mtime match the raw record costs a stat, not a hash."""
     import retail_assets.landing as landing
 
-    paths = LakePaths(tmp_path / "lake")
-    paths.landing.mkdir(parents=True)
-    landed = paths.landing / sorted(sample_dir.glob("transactions_*.csv"))[0].name
-    shutil.copy(sample_dir / landed.name, landed)
-    week = landed.stem.split("_")[1]
-    paths.raw(week).mkdir(parents=True)
-    (paths.raw(week) / SOURCE_FILE).write_text(json.dumps(landing.source_record(landed)))
+    paths, _, _ = land_one_week(tmp_path, sample_dir, landing.source_record)
 
     def no_hashing(path):
         raise AssertionError(f"{path} was hashed although it did not change")
