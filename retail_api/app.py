@@ -30,7 +30,7 @@ _ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    store = ModelStore(settings.lake, settings.model_group, settings.model_poll_seconds)
+    store = ModelStore(settings.open_registry(settings.open_lake()), settings.model_poll_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,6 +1,7 @@
-"""The model the API serves, kept in step with the local registry's release without a restart.
+"""The model the API serves, kept in step with the registry's release without a restart.
 
-A background task polls `registry/<group>/release.json`; when the released version changes it
+A background task polls the registry (`ModelRegistry`: JSON in the lake on a disk or S3, or
+SageMaker's Model Registry); when the released version changes it
 loads the new model off the event loop and swaps one reference. A request takes that reference
 once, so it is answered wholly by the old model or wholly by the new one, and none is dropped.
 A model that fails to load is logged and the current one keeps serving.
@@ -12,17 +13,16 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
-
-from retail_features.model_artifact import ModelLoadError, PriceSensitivityModel
-from retail_features.registry import DEFAULT_GROUP, LocalModelRegistry, RegistryError
+from retail_model.artifact import ModelLoadError, PriceSensitivityModel
+from retail_model.lake import LakeError
+from retail_model.registry import ModelRegistry, RegistryError
 
 log = logging.getLogger(__name__)
 
 
 class ModelStore:
-    def __init__(self, lake: Path | str, group: str = DEFAULT_GROUP, poll_seconds: float = 2.0) -> None:
-        self.registry = LocalModelRegistry(lake, group)
+    def __init__(self, registry: ModelRegistry, poll_seconds: float = 2.0) -> None:
+        self.registry = registry
         self.poll_seconds = poll_seconds
         self.model: PriceSensitivityModel | None = None
         self.loaded_at: str | None = None
@@ -37,22 +37,22 @@ class ModelStore:
         """
         try:
             entry = self.registry.serving_entry()
-            released = self.registry.released() or {}
-        except (RegistryError, OSError, ValueError, TypeError) as error:  # missing or half-edited JSON
-            self._record_failure(f"cannot read the model registry under {self.registry.root}: {error}")
+            released = self.registry.released()
+        except (RegistryError, LakeError, OSError, ValueError, TypeError) as error:  # unreachable, or half-edited JSON
+            self._record_failure(f"cannot read the model registry {self.registry!r}: {error}")
             return False
         if entry is None:
             if self.model is None:
-                self.last_error = f"no released or Approved model in {self.registry.root}; train, approve and release one"
+                self.last_error = f"no released or Approved model in {self.registry!r}; train, approve and release one"
             return False
-        state = (entry.version, entry.model_dir, entry.updated_at, released.get("released_at"))
+        state = (entry.version, entry.model_uri, entry.updated_at, released.released_at if released else None)
         if state == self._attempted:
             return False  # unchanged since the last try: no reload, no repeated error log
         self._attempted = state
         if self.model is not None and self.model.version == entry.version:
             return False
         try:
-            model = PriceSensitivityModel.load(self.registry.lake_root / entry.model_dir, version=entry.version)
+            model = self.registry.load_model(entry)
         except ModelLoadError as error:
             self._record_failure(f"model version {entry.version} could not be loaded: {error}")
             return False

@@ -1,6 +1,6 @@
 """Request and response bodies of the API, with the data contract's value domains.
 
-The domains come from retail_features.domains, the copy the pipeline's data contract uses too
+The domains come from retail_model.domains, the copy the pipeline's data contract uses too
 (the API must not import the Dagster code location). Requests are strict about
 shape: unknown fields are refused, so a misspelt `customer` is a 422, not an anonymous basket.
 """
@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from retail_features import Basket, BasketLine, Customer, domains
+from retail_model import Basket, BasketLine, Customer, domains
 
 StoreFormat = Literal[domains.STORE_FORMATS]
 BasketSize = Literal[domains.BASKET_SIZES]

@@ -7,7 +7,6 @@ one for the unpartitioned chain from features to release (with its blocking chec
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,15 +14,15 @@ import dagster as dg
 from rich.progress import Progress
 
 from retail_assets.definitions import defs
-from retail_assets.lake import LakePaths
-from retail_assets.landing import land_directory, landed_files, pending_files
-from retail_assets.partitions import every_region_and_basket_type, shop_weeks
-from retail_assets.settings import get_environment, lake_root
-from retail_features.registry import LocalModelRegistry
+from retail_assets.defs.asset_keys import FEATURES, GOLD, MODEL, RAW, REGISTERED, RELEASE, SILVER
+from retail_assets.defs.partitions import every_region_and_basket_type, shop_weeks
+from retail_assets.ingest.landing import REJECTED, land_directory, landed_files, pending_files
+from retail_assets.settings import get_environment
+from retail_model.lake import open_lake
+from retail_model.registry import open_registry
 
-RAW = dg.AssetKey("raw_transactions")
-LAKE = [dg.AssetKey("silver_transactions"), dg.AssetKey("gold_baskets")]
-MODEL_CHAIN = [dg.AssetKey(k) for k in ("basket_features", "price_sensitivity_model", "registered_model", "api_release")]
+LAKE = [SILVER, GOLD]
+MODEL_CHAIN = [FEATURES, MODEL, REGISTERED, RELEASE]
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -34,7 +33,8 @@ class PipelineError(Exception):
 
 @dataclass
 class PipelineSummary:
-    lake: Path
+    lake: str
+    rejected: str
     weeks_ingested: list[str] = field(default_factory=list)
     weeks_unchanged: list[str] = field(default_factory=list)
     weeks_rejected: list[str] = field(default_factory=list)
@@ -45,7 +45,7 @@ class PipelineSummary:
         out = [f"lake: {self.lake}"]
         out.append(f"weeks ingested: {len(self.weeks_ingested)}, unchanged: {len(self.weeks_unchanged)}")
         if self.weeks_rejected:
-            out.append(f"[yellow]weeks rejected: {', '.join(self.weeks_rejected)} (see {self.lake / 'landing' / 'rejected'})[/yellow]")
+            out.append(f"[yellow]weeks rejected: {', '.join(self.weeks_rejected)} (see {self.rejected})[/yellow]")
         if self.model_version:
             m = self.metrics
             out.append(
@@ -56,16 +56,19 @@ class PipelineSummary:
 
 
 def run_pipeline(landing: Path | None, instance: dg.DagsterInstance, progress: Progress) -> PipelineSummary:
-    paths = LakePaths(lake_root(get_environment()))
+    settings = get_environment()
+    lake = open_lake(settings.lake, settings.aws)
     if landing is not None:
-        land_directory(landing, paths)
-    landed = landed_files(paths)
+        land_directory(landing, lake)
+    landed = landed_files(lake)
     if not landed:
-        raise PipelineError(f"no transactions_YYYYWW.csv files in {paths.landing}; pass --landing DIR or run `retail-mlops sample-data` first")
+        raise PipelineError(
+            f"no transactions_YYYYWW.csv files in {lake.uri_of('landing')}; pass --landing DIR or run `retail-mlops sample-data` first"
+        )
     job = defs().resolve_implicit_global_asset_job_def()
-    summary = PipelineSummary(lake=paths.root)
+    summary = PipelineSummary(lake=lake.uri, rejected=lake.uri_of(REJECTED))
 
-    pending = {f.week for f in pending_files(paths)}
+    pending = {f.week for f in pending_files(lake)}
     summary.weeks_unchanged = [f.week for f in landed if f.week not in pending]
     new_weeks = [w for w in sorted(pending) if not instance.has_dynamic_partition(shop_weeks.name, w)]
     if new_weeks:
@@ -90,9 +93,9 @@ def run_pipeline(landing: Path | None, instance: dg.DagsterInstance, progress: P
         _run(job, instance, MODEL_CHAIN, {}, "features -> model -> registry -> release")
         progress.advance(task)
 
-    release = LocalModelRegistry(paths.root).released()
-    summary.model_version = release["version"]
-    summary.metrics = json.loads((paths.model(release["version"]) / "metrics.json").read_text())
+    release = open_registry(settings, lake).released()
+    summary.model_version = release.version
+    summary.metrics = lake.read_json(f"models/{release.version}/metrics.json") or {}
     return summary
 
 

@@ -1,7 +1,7 @@
 """A realistic, deterministic sample of dunnhumby-style weekly transaction extracts.
 
 ``generate_sample_data(out_dir)`` writes ``transactions_YYYYWW.csv`` files in the exact layout of
-the data contract (``retail_assets.contract.COLUMNS``), plus ``sample_data_report.json``. Plain
+the data contract (``retail_assets.ingest.contract.COLUMNS``), plus ``sample_data_report.json``. Plain
 Python + numpy (+ polars to write the CSV); no Dagster. ``docs/sample_data.md`` has the long
 version of what follows, with the figures measured for the default arguments.
 
@@ -65,8 +65,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from retail_assets import contract
-from retail_features.labels import TRAINABLE_CODES, UNCLASSIFIED_CODE
+from retail_assets.ingest import contract
+from retail_model.labels import TRAINABLE_CODES, UNCLASSIFIED_CODE
 
 __all__ = ["SampleDataReport", "generate_sample_data", "REPORT_FILE_NAME"]
 

@@ -1,37 +1,51 @@
-"""The one place the environment is read: at definitions-load time (or by the CLI), never at import."""
+"""The pipeline's settings: read once, when the definitions load (or by the CLI), never at import.
+
+The shared part (mode, lake, registry, AWS) is `retail_model.settings.SharedSettings`, which
+the API's settings extend too. Each backend defaults from `RETAIL_MODE` and may be overridden
+on its own, e.g. an S3 lake with subprocess training for a team without SageMaker quota.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError
+
+from retail_model.settings import ConfigurationError, SharedSettings
+
+__all__ = ["ConfigurationError", "PipelineSettings", "get_environment"]
 
 
-class ConfigurationError(Exception):
-    """The environment asks for something this installation cannot do; the message says what to set."""
+class PipelineSettings(SharedSettings):
+    training: Literal["subprocess", "sagemaker"] | None = None
+    release: Literal["local", "eks"] | None = None
+    alerts: Literal["local", "cloudwatch"] | None = None
+    min_macro_f1: float = Field(default=0.6, ge=0, le=1)  # the promotion gate's quality floor
+    auto_approve: bool = True  # a model that passes the gate is Approved without a person
+    auto_retrain: bool = True  # a gold update retrains the model without anyone asking
+    training_timeout_seconds: int = Field(default=3600, gt=0)
+
+    @property
+    def training_backend(self) -> Literal["subprocess", "sagemaker"]:
+        return self.training or ("sagemaker" if self.mode == "aws" else "subprocess")
+
+    @property
+    def release_backend(self) -> Literal["local", "eks"]:
+        return self.release or ("eks" if self.mode == "aws" else "local")
+
+    @property
+    def alerts_backend(self) -> Literal["local", "cloudwatch"]:
+        return self.alerts or ("cloudwatch" if self.mode == "aws" else "local")
 
 
-class RetailSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RETAIL_", extra="ignore")
-
-    mode: Literal["local", "aws"] = "local"
-    lake: str = "./.retail"
-    min_macro_f1: float = 0.6  # the promotion gate's quality floor
-    auto_approve: bool = True  # local mode: a model that passes the gate is Approved
-
-
-def get_environment() -> RetailSettings:
-    settings = RetailSettings()
-    if settings.mode == "aws":
-        raise ConfigurationError(
-            "RETAIL_MODE=aws is not available in this release yet: the S3 lake, SageMaker training "
-            "and EKS release are being built. Unset RETAIL_MODE (or set it to 'local') to run locally."
-        )
-    if settings.lake.startswith("s3://"):
-        raise ConfigurationError(f"RETAIL_LAKE={settings.lake} is an S3 address; local mode needs a directory")
-    return settings
+def get_environment() -> PipelineSettings:
+    try:
+        return PipelineSettings()
+    except ValidationError as error:
+        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in error.errors())
+        raise ConfigurationError(f"invalid RETAIL_* settings: {problems}") from error
 
 
-def lake_root(settings: RetailSettings) -> Path:
-    return Path(settings.lake).expanduser().resolve()
+def _variable(location: tuple) -> str:
+    """The environment variable a validation error is about (RETAIL_LAKE, not `lake`)."""
+    return f"RETAIL_{str(location[0]).upper()}" if location else "RETAIL_* settings"

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from retail_features import Basket, BasketLine, Customer, basket_features
+from retail_model import Basket, BasketLine, Customer, basket_features
 
 FEATURE_SCHEMA = pa.schema(
     [
@@ -191,7 +191,7 @@ def run_entrypoint(
     if output_data_dir is not None:
         env["SM_OUTPUT_DATA_DIR"] = str(output_data_dir)
     return subprocess.run(
-        [sys.executable, "-m", "retail_assets.training_entrypoint", *args],
+        [sys.executable, "-m", "retail_assets.training.entrypoint", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -201,7 +201,7 @@ def run_entrypoint(
 
 def train_small_model(root: Path, seed: int = 0) -> tuple[Path, list[LabelledBasket]]:
     """A logistic-regression model trained in-process (fast), plus the held-out test baskets."""
-    from retail_assets.training_entrypoint import main
+    from retail_assets.training.entrypoint import main
 
     train_dir, test_dir, test = write_train_test(root / "channels", seed=seed)
     model_dir = root / "model"

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ from rich.console import Console
 from rich.progress import Progress
 
 from retail_assets.sample_data import generate_sample_data
+from retail_model.lake import LocalLake
+from retail_model.settings import AwsSettings
+from retail_model.registry import LakeModelRegistry
 
 SAMPLE_WEEKS = 5
 SAMPLE_BASKETS_PER_WEEK = 800
@@ -28,6 +32,18 @@ class PipelineRun:
     sample_dir: Path
     instance: dg.DagsterInstance
     summary: object
+
+    @property
+    def store(self) -> LocalLake:
+        """The lake the pipeline wrote, through the same interface the assets use."""
+        return LocalLake(self.lake)
+
+    @property
+    def registry(self) -> LakeModelRegistry:
+        return LakeModelRegistry(self.store)
+
+    def metrics(self, version: str) -> dict:
+        return self.store.read_json(f"models/{version}/metrics.json")
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +77,55 @@ def pipeline_run(lake_env, sample_dir) -> PipelineRun:
     progress = Progress(console=Console(quiet=True))
     summary = run_pipeline(sample_dir, instance, progress)
     return PipelineRun(lake, home, sample_dir, instance, summary)
+
+
+@dataclass(frozen=True)
+class MotoAws:
+    endpoint_url: str
+    bucket: str
+    region: str = "us-east-1"
+
+    def settings(self) -> AwsSettings:
+        return AwsSettings(endpoint_url=self.endpoint_url, region=self.region)
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server over HTTP on a free 127.0.0.1 port, for the whole session (stopped at the end)."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint, monkeypatch) -> MotoAws:
+    """A fresh bucket on moto's server, and the environment a user would export to reach it."""
+    moto = MotoAws(moto_endpoint, f"lake-{uuid.uuid4().hex[:12]}")
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto.endpoint_url,
+        "AWS_DEFAULT_REGION": moto.region,
+        "AWS_ACCESS_KEY_ID": "testing",  # moto accepts any key; never a real one in tests
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    moto.client("s3").create_bucket(Bucket=moto.bucket)
+    return moto
 
 
 def free_port() -> int:

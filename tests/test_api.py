@@ -22,8 +22,9 @@ from _training_data import request_body, train_small_model
 
 from retail_api.app import create_app
 from retail_api.settings import Settings
-from retail_features import FEATURE_VERSION
-from retail_features.registry import APPROVED, LocalModelRegistry
+from retail_model import FEATURE_VERSION
+from retail_model.lake import LocalLake
+from retail_model.registry import APPROVED, LakeModelRegistry
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
@@ -43,10 +44,10 @@ def test_baskets(trained):
 def publish(lake: Path, model_dir: Path, version: str, release: bool = True) -> None:
     """What registered_model + api_release do: copy into models/<v>, register Approved, release."""
     shutil.copytree(model_dir, lake / "models" / version)
-    registry = LocalModelRegistry(lake)
-    registry.register(version, model_dir=f"models/{version}", feature_version=FEATURE_VERSION, metrics={}, status=APPROVED)
+    registry = LakeModelRegistry(LocalLake(lake))
+    registry.register(version, model_uri=str(lake / "models" / version), feature_version=FEATURE_VERSION, metrics={}, status=APPROVED)
     if release:
-        registry.release(version)
+        registry.record_release(version)
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def lake(tmp_path, trained) -> Path:
 
 @pytest.fixture
 def client(lake):
-    with TestClient(create_app(Settings(lake=lake, model_poll_seconds=0.05))) as client:
+    with TestClient(create_app(Settings(lake=str(lake), model_poll_seconds=0.05))) as client:
         yield client
 
 
@@ -181,7 +182,7 @@ def test_batch_limits_are_422(client, body):
 
 
 def test_without_a_model_predict_is_503_and_not_ready(tmp_path, body):
-    with TestClient(create_app(Settings(lake=tmp_path / "empty-lake"))) as client:
+    with TestClient(create_app(Settings(lake=str(tmp_path / "empty-lake")))) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
         assert ready.status_code == 503
@@ -193,7 +194,7 @@ def test_without_a_model_predict_is_503_and_not_ready(tmp_path, body):
 
 
 def test_api_key_is_enforced_when_configured(lake, body):
-    settings = Settings(lake=lake, api_key="s3cret")
+    settings = Settings(lake=str(lake), api_key="s3cret")
     with TestClient(create_app(settings)) as client:
         assert client.post("/v1/predict", json=body).status_code == 401
         assert client.post("/v1/predict", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
@@ -208,7 +209,7 @@ def test_settings_come_from_the_environment_when_the_app_is_created(lake, monkey
     monkeypatch.setenv("RETAIL_API_KEY", "k")
     monkeypatch.setenv("RETAIL_MODEL_POLL_SECONDS", "0.5")
     settings = Settings()
-    assert (settings.lake, settings.api_key.get_secret_value(), settings.model_poll_seconds) == (lake, "k", 0.5)
+    assert (settings.lake, settings.api_key.get_secret_value(), settings.model_poll_seconds) == (str(lake.resolve()), "k", 0.5)
     monkeypatch.setenv("RETAIL_API_KEY", "")
     assert Settings().api_key is None
 
@@ -228,10 +229,10 @@ def test_a_new_release_is_hot_swapped_without_failed_requests(client, lake, trai
 def test_a_release_that_fails_to_load_keeps_the_current_model(client, lake, body, caplog):
     (lake / "models" / "v3").mkdir(parents=True)
     (lake / "models" / "v3" / "model.joblib").write_bytes(b"garbage")
-    registry = LocalModelRegistry(lake)
-    registry.register("v3", model_dir="models/v3", feature_version=FEATURE_VERSION, metrics={}, status=APPROVED)
+    registry = LakeModelRegistry(LocalLake(lake))
+    registry.register("v3", model_uri=str(lake / "models" / "v3"), feature_version=FEATURE_VERSION, metrics={}, status=APPROVED)
     with caplog.at_level(logging.ERROR, logger="retail_api.model_store"):
-        registry.release("v3")
+        registry.record_release("v3")
         ready = wait_for(lambda: (r := client.get("/readyz").json())["detail"] and r)
     assert ready["status"] == "ready" and ready["model_version"] == "v1"
     assert "model version v3 could not be loaded" in ready["detail"]

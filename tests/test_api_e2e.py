@@ -10,8 +10,6 @@ import polars as pl
 import pytest
 from conftest import free_port, request_from_gold, stop_process_group, wait_until
 
-from retail_assets.lake import LakePaths, scan_table
-from retail_features.registry import LocalModelRegistry
 
 CLI = str(Path(sys.executable).parent / "retail-mlops")
 
@@ -35,12 +33,12 @@ def api(pipeline_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def gold_baskets(pipeline_run) -> pl.DataFrame:
-    gold = scan_table(LakePaths(pipeline_run.lake).gold())
+    gold = pipeline_run.store.scan("gold")
     return gold.filter(pl.col("basket_price_sensitivity") != "XX").sort("shop_week", "basket_id").collect()
 
 
 def test_predicts_a_gold_basket_with_the_approved_version(api, pipeline_run, gold_baskets):
-    approved = LocalModelRegistry(pipeline_run.lake).latest_approved().version
+    approved = pipeline_run.registry.latest_approved().version
     row = gold_baskets.row(-1, named=True)
     reply = httpx.post(f"{api}/v1/predict", json=request_from_gold(row), timeout=10)
     assert reply.status_code == 200, reply.text
@@ -64,10 +62,8 @@ def test_anonymous_basket_and_batch(api, gold_baskets):
 
 def test_served_predictions_beat_chance_on_the_held_out_weeks(api, pipeline_run, gold_baskets):
     """The served model is the trained one: on test weeks its accuracy matches metrics.json's."""
-    import json
-
     version = pipeline_run.summary.model_version
-    metrics = json.loads((LakePaths(pipeline_run.lake).model(version) / "metrics.json").read_text())
+    metrics = pipeline_run.metrics(version)
     test = gold_baskets.filter(pl.col("shop_week").is_in(metrics["split"]["test_weeks"]))
     reply = httpx.post(f"{api}/v1/predict/batch", json={"baskets": [request_from_gold(r) for r in test.iter_rows(named=True)][:1000]}, timeout=60)
     predicted = [p["code"] for p in reply.json()["predictions"]]

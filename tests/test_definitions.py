@@ -76,9 +76,53 @@ def test_sensors_schedules_and_descriptions(definitions):
         assert spec.description, f"{spec.key.to_user_string()} has no description for the UI"
 
 
-def test_aws_mode_is_refused_with_a_clear_message(monkeypatch):
+def test_freshness_policies_and_automation_cover_the_chain(definitions):
+    graph = definitions.resolve_asset_graph()
+    for name in ("raw_transactions", "gold_baskets", "basket_features", "price_sensitivity_model"):
+        assert graph.get(key(name)).freshness_policy is not None, f"{name} has no freshness policy"
+    for name in ("basket_features", "price_sensitivity_model", "registered_model", "api_release"):
+        assert graph.get(key(name)).automation_condition is not None, f"{name} does not follow its upstream"
+    retraining = definitions.resolve_sensor_def("retraining_sensor")
+    assert retraining.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_automatic_retraining_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("RETAIL_LAKE", str(tmp_path / "lake"))
+    monkeypatch.setenv("RETAIL_AUTO_RETRAIN", "false")
+    assert defs().resolve_sensor_def("retraining_sensor").default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_one_place_picks_the_backends(tmp_path, monkeypatch):
+    """RETAIL_MODE sets the defaults; each backend can be overridden; the lake follows its address."""
+    from retail_assets.alerts.sink import LakeAlertSink
+    from retail_assets.release.target import RegistryPointerRelease
+    from retail_assets.training.launcher import SubprocessTrainingLauncher
+    from retail_model.lake import LocalLake, S3Lake
+    from retail_model.registry import LakeModelRegistry
+
+    monkeypatch.setenv("RETAIL_LAKE", str(tmp_path / "lake"))
+    resources = defs().resources
+    assert isinstance(resources["lake"], LocalLake)
+    assert isinstance(resources["trainer"], SubprocessTrainingLauncher)
+    assert isinstance(resources["model_registry"], LakeModelRegistry)
+    assert isinstance(resources["release_target"], RegistryPointerRelease)
+    assert isinstance(resources["alert_sink"], LakeAlertSink)
+
+    for name, value in {"RETAIL_MODE": "aws", "RETAIL_LAKE": "s3://bucket/prefix", "RETAIL_TRAINING": "subprocess",
+                        "RETAIL_REGISTRY": "local", "RETAIL_RELEASE": "local", "RETAIL_ALERTS": "local",
+                        "AWS_DEFAULT_REGION": "ap-southeast-1"}.items():
+        monkeypatch.setenv(name, value)
+    lake = defs().resources["lake"]
+    assert isinstance(lake, S3Lake) and (lake.bucket, lake.prefix) == ("bucket", "prefix")
+
+
+def test_settings_errors_say_what_to_set(monkeypatch):
     from retail_assets.settings import ConfigurationError, get_environment
 
-    monkeypatch.setenv("RETAIL_MODE", "aws")
-    with pytest.raises(ConfigurationError, match="RETAIL_MODE=aws"):
+    monkeypatch.setenv("RETAIL_LAKE", "gs://bucket/lake")
+    with pytest.raises(ConfigurationError, match="RETAIL_LAKE"):
+        get_environment()
+    monkeypatch.setenv("RETAIL_LAKE", "s3://bucket/lake")
+    monkeypatch.setenv("RETAIL_TRAINING", "sagemakr")
+    with pytest.raises(ConfigurationError, match="RETAIL_TRAINING"):
         get_environment()

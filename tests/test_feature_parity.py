@@ -4,15 +4,13 @@
 from conftest import request_from_gold
 
 from retail_api.schemas import BasketIn
-from retail_assets.feature_table import basket_from_gold
-from retail_assets.lake import LakePaths, scan_table
-from retail_features import basket_features
+from retail_assets.features.table import basket_from_gold
+from retail_model import basket_features
 
 
 def test_every_gold_basket_gets_the_same_features_through_the_api(pipeline_run):
-    paths = LakePaths(pipeline_run.lake)
-    gold = scan_table(paths.gold()).collect()
-    stored = scan_table(paths.features).collect()
+    gold = pipeline_run.store.scan("gold").collect()
+    stored = pipeline_run.store.scan("features").collect()
     stored_by_id = {
         row["basket_id"]: dict(zip(row["feature_names"], row["feature_values"], strict=True))
         for row in stored.iter_rows(named=True)
@@ -25,7 +23,7 @@ def test_every_gold_basket_gets_the_same_features_through_the_api(pipeline_run):
 
 
 def test_features_never_see_the_label(pipeline_run):
-    gold = scan_table(LakePaths(pipeline_run.lake).gold()).head(50).collect()
+    gold = pipeline_run.store.scan("gold").head(50).collect()
     for row in gold.iter_rows(named=True):
         flipped = {**row, "basket_price_sensitivity": "XX" if row["basket_price_sensitivity"] != "XX" else "LA"}
         assert basket_features(basket_from_gold(row)) == basket_features(basket_from_gold(flipped))

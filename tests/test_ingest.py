@@ -5,9 +5,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from retail_assets import contract
-from retail_assets.ingest import UnreadableFileError, read_weekly_file
-from retail_assets.lake_tables import gold_from_silver, silver_from_raw
+from retail_assets.ingest import contract
+from retail_assets.ingest.reader import UnreadableFileError, read_weekly_file
+from retail_assets.lake.transforms import gold_from_silver, silver_from_raw
 
 GOOD = {
     "SHOP_WEEK": "200607", "SHOP_DATE": "20060410", "SHOP_WEEKDAY": "2", "SHOP_HOUR": "19", "QUANTITY": "1",

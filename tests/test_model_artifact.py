@@ -13,8 +13,8 @@ from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from retail_features import FEATURE_VERSION, basket_features
-from retail_features.model_artifact import MODEL_FILE_NAME, ModelLoadError, Prediction, PriceSensitivityModel
+from retail_model import FEATURE_VERSION, basket_features
+from retail_model.artifact import MODEL_FILE_NAME, ModelLoadError, Prediction, PriceSensitivityModel
 
 
 @pytest.fixture(scope="module")

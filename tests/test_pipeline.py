@@ -1,13 +1,11 @@
 """The whole graph, materialized for real on generated data in a temporary lake."""
 
-import json
-
 import dagster as dg
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
-from retail_assets.lake import LakePaths, count_rows, parquet_files, scan_table
-from retail_features.registry import APPROVED, LocalModelRegistry
+from retail_model.registry import APPROVED
 
 
 def latest_metadata(instance, name, field):
@@ -26,14 +24,18 @@ def test_every_asset_is_materialized_with_metadata(pipeline_run):
 
 
 def test_lake_layout_and_row_conservation(pipeline_run, sample_dir):
-    paths = LakePaths(pipeline_run.lake)
+    lake = pipeline_run.store
     landed_rows = sum(len(p.read_text().splitlines()) - 1 for p in sample_dir.glob("transactions_*.csv"))
-    raw, quarantined = count_rows(paths.raw()), count_rows(paths.quarantine())
+    raw, quarantined = lake.count_rows("raw"), lake.count_rows("quarantine")
     assert raw + quarantined == landed_rows
-    assert count_rows(paths.silver()) == raw
-    assert sorted(p.name for p in paths.landing.glob("*.csv")) == sorted(p.name for p in sample_dir.glob("*.csv"))
-    assert all(p.parent.parent.name.startswith("store_region=") for p in parquet_files(paths.silver()))
-    gold = scan_table(paths.gold()).collect()
+    assert lake.count_rows("silver") == raw
+    landed = [p.name for p in (pipeline_run.lake / "landing").glob("*.csv")]
+    assert sorted(landed) == sorted(p.name for p in sample_dir.glob("*.csv"))
+    # Every table is a Delta table, partitioned as the README says.
+    for table, partitions in {"raw": ["shop_week"], "quarantine": ["shop_week"], "silver": ["store_region", "basket_type"],
+                              "gold": ["store_region", "basket_type"], "features": []}.items():
+        assert DeltaTable(str(pipeline_run.lake / table)).metadata().partition_columns == partitions, table
+    gold = lake.scan("gold").collect()
     assert gold["basket_id"].is_unique().all()
     assert gold["n_lines"].sum() == raw
     # Regions are discovered from the data and become partitions.
@@ -42,37 +44,35 @@ def test_lake_layout_and_row_conservation(pipeline_run, sample_dir):
 
 
 def test_unclassified_baskets_stay_in_the_lake_but_out_of_the_model(pipeline_run):
-    paths = LakePaths(pipeline_run.lake)
-    gold = scan_table(paths.gold()).collect()
+    gold = pipeline_run.store.scan("gold").collect()
     n_unclassified = gold.filter(pl.col("basket_price_sensitivity") == "XX").height
     assert n_unclassified > 0
-    features = scan_table(paths.features).collect()
+    features = pipeline_run.store.scan("features").collect()
     assert features.height == gold.height
     version = pipeline_run.summary.model_version
-    metrics = json.loads((paths.model(version) / "metrics.json").read_text())
+    metrics = pipeline_run.metrics(version)
     excluded = metrics["n_excluded_unclassified"]
     assert excluded["train"] + excluded["test"] == n_unclassified
     assert metrics["n_train"] + metrics["n_test"] == gold.height - n_unclassified
 
 
 def test_model_is_scored_on_later_weeks_it_never_saw(pipeline_run):
-    paths = LakePaths(pipeline_run.lake)
     version = pipeline_run.summary.model_version
-    metrics = json.loads((paths.model(version) / "metrics.json").read_text())
+    metrics = pipeline_run.metrics(version)
     for field in ("accuracy", "macro_f1", "per_class", "n_train", "n_test", "split", "candidates"):
         assert field in metrics
     assert max(metrics["split"]["train_weeks"]) < min(metrics["split"]["test_weeks"])
     assert set(metrics["per_class"]) == {"High", "Medium", "Low"}
     assert 0.0 < metrics["macro_f1"] <= 1.0
-    assert (paths.model(version) / "model_card.md").read_text().startswith(f"# Basket price-sensitivity model {version}")
+    assert (pipeline_run.lake / "models" / version / "model_card.md").read_text().startswith(f"# Basket price-sensitivity model {version}")
 
 
 def test_registered_model_is_approved_and_released(pipeline_run):
-    registry = LocalModelRegistry(pipeline_run.lake)
+    registry = pipeline_run.registry
     version = latest_metadata(pipeline_run.instance, "registered_model", "model_version")
     assert version == pipeline_run.summary.model_version
     assert registry.get(version).status == APPROVED
-    assert registry.released()["version"] == version
+    assert registry.released().version == version
 
 
 def test_every_check_passed(pipeline_run):
@@ -93,10 +93,10 @@ def test_a_failed_quality_gate_keeps_the_current_model_serving(pipeline_run, mon
 
     from retail_assets.pipeline import PipelineError, run_pipeline
 
-    registry = LocalModelRegistry(pipeline_run.lake)
-    serving_before = registry.released()["version"]
+    registry = pipeline_run.registry
+    serving_before = registry.released().version
     monkeypatch.setenv("RETAIL_MIN_MACRO_F1", "0.999")
     with pytest.raises(PipelineError, match="model_meets_quality_floor failed"):
         run_pipeline(None, pipeline_run.instance, Progress(console=Console(quiet=True)))
-    assert registry.released()["version"] == serving_before
+    assert registry.released().version == serving_before
     assert registry.latest_approved().version == serving_before

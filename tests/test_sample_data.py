@@ -10,9 +10,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from retail_assets import contract
+from retail_assets.ingest import contract
 from retail_assets.sample_data import REPORT_FILE_NAME, SampleDataReport, generate_sample_data
-from retail_features.labels import TRAINABLE_CODES
+from retail_model.labels import TRAINABLE_CODES
 
 SMALL = dict(weeks=3, baskets_per_week=500, seed=11)
 LARGE = dict(weeks=4, baskets_per_week=3000, seed=5)

@@ -1,67 +1,91 @@
-"""The landing sensor asks once per file content; the lake sensor rebuilds once after new raw data."""
+"""The landing sensor asks once per file version, on a disk and on S3; the lake sensor rebuilds once after new raw data."""
 
-import json
 import shutil
 
 import dagster as dg
+import pytest
 
 from retail_assets.defs.ingest.sensors import landing_sensor
 from retail_assets.defs.lake.schedules import raw_updated_sensor, weekly_lake_rebuild
-from retail_assets.ingest import file_fingerprint
-from retail_assets.lake import LakePaths
-from retail_assets.landing import SOURCE_FILE
-from retail_assets.partitions import region_and_basket_type
-from retail_assets.resources import LakeResource
+from retail_assets.defs.partitions import region_and_basket_type
+from retail_assets.ingest import landing
+from retail_assets.ingest.load import load_week
+from retail_model.lake import Lake, LocalLake, S3Lake
 
 
-def evaluate(sensor, instance, lake_root, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": LakeResource(root=str(lake_root))})
-    return sensor(context), context
+@pytest.fixture(params=["directory", "s3"])
+def lake(request, tmp_path) -> Lake:
+    if request.param == "directory":
+        return LocalLake(tmp_path / "lake")
+    aws = request.getfixturevalue("aws")
+    return S3Lake(f"s3://{aws.bucket}/lake", aws.settings())
 
 
-def land_one_week(tmp_path, sample_dir, source):
-    """A lake whose first sample week has landed and whose raw partition records `source(file)`."""
-    paths = LakePaths(tmp_path / "lake")
-    paths.landing.mkdir(parents=True)
-    landed = paths.landing / sorted(sample_dir.glob("transactions_*.csv"))[0].name
-    shutil.copy(sample_dir / landed.name, landed)
-    week = landed.stem.split("_")[1]
-    paths.raw(week).mkdir(parents=True)
-    (paths.raw(week) / SOURCE_FILE).write_text(json.dumps(source(landed)))
-    return paths, landed, week
+def evaluate(instance, lake, cursor=None):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": lake})
+    return landing_sensor(context)
 
 
-def test_landing_sensor_requests_each_new_file_once(tmp_path, sample_dir):
-    paths = LakePaths(tmp_path / "lake")
-    paths.landing.mkdir(parents=True)
+def land(lake: Lake, path, name: str | None = None) -> None:
+    lake.upload_file(path, f"landing/{name or path.name}")
+
+
+def week_of(path) -> str:
+    return path.stem.split("_")[1]
+
+
+def test_landing_sensor_requests_each_new_file_once(lake, sample_dir, tmp_path):
     first, second = sorted(sample_dir.glob("transactions_*.csv"))[:2]
-    shutil.copy(first, paths.landing)
-    (paths.landing / "notes.txt").write_text("not a weekly file")
+    land(lake, first)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a weekly file")
+    land(lake, notes)
+    lake.write_bytes(f"landing/rejected/{first.name}", b"an earlier rejected copy is not a landed file")
 
     with dg.instance_for_test() as instance:
-        result, context = evaluate(landing_sensor, instance, paths.root)
-        assert [r.partition_key for r in result.run_requests] == [first.stem.split("_")[1]]
-        assert result.dynamic_partitions_requests[0].partition_keys == [first.stem.split("_")[1]]
+        result = evaluate(instance, lake)
+        assert [r.partition_key for r in result.run_requests] == [week_of(first)]
+        assert result.dynamic_partitions_requests[0].partition_keys == [week_of(first)]
         cursor = result.cursor
 
-        again, _ = evaluate(landing_sensor, instance, paths.root, cursor)
+        again = evaluate(instance, lake, cursor)
         assert isinstance(again, dg.SkipReason)  # a restart with the same cursor re-requests nothing
 
-        shutil.copy(second, paths.landing)
-        more, _ = evaluate(landing_sensor, instance, paths.root, cursor)
-        assert [r.partition_key for r in more.run_requests] == [second.stem.split("_")[1]]
+        land(lake, second)
+        more = evaluate(instance, lake, cursor)
+        assert [r.partition_key for r in more.run_requests] == [week_of(second)]
+        land(lake, second)  # the same bytes delivered twice: one request only
+        assert isinstance(evaluate(instance, lake, more.cursor), dg.SkipReason)
 
 
-def test_landing_sensor_skips_weeks_already_ingested_and_retries_changed_files(tmp_path, sample_dir):
-    paths, landed, week = land_one_week(tmp_path, sample_dir, lambda path: {"sha256": file_fingerprint(path)})
+def test_ingested_weeks_are_skipped_and_changed_files_requested_again(lake, sample_dir, tmp_path):
+    path = sorted(sample_dir.glob("transactions_*.csv"))[0]
+    land(lake, path)
+    [landed] = landing.landed_files(lake)
+    load_week(lake, landed, lake.fingerprint(landed.stored), run_id="test")
 
     with dg.instance_for_test() as instance:
-        result, _ = evaluate(landing_sensor, instance, paths.root)
-        assert isinstance(result, dg.SkipReason)
+        assert isinstance(evaluate(instance, lake), dg.SkipReason)
+        corrected = tmp_path / path.name
+        corrected.write_text(path.read_text() + path.read_text().splitlines()[1] + "\n")  # a corrected re-delivery
+        land(lake, corrected)
+        result = evaluate(instance, lake)
+        assert [r.partition_key for r in result.run_requests] == [week_of(path)]
+        assert result.run_requests[0].run_key == f"{week_of(path)}:{lake.fingerprint(lake.stat(landed.key))[:16]}"
 
-        landed.write_text(landed.read_text() + landed.read_text().splitlines()[1] + "\n")  # a corrected re-delivery
-        result, _ = evaluate(landing_sensor, instance, paths.root)
-        assert [r.partition_key for r in result.run_requests] == [week]
+
+def test_unchanged_landed_files_are_not_fingerprinted_again(sample_dir, tmp_path, monkeypatch):
+    """The sensor runs every 30 s: a file whose size and stamp match the ingest log costs a stat, not a hash."""
+    lake = LocalLake(tmp_path / "lake")
+    land(lake, sorted(sample_dir.glob("transactions_*.csv"))[0])
+    [landed] = landing.landed_files(lake)
+    load_week(lake, landed, lake.fingerprint(landed.stored), run_id="test")
+
+    def no_hashing(stored):
+        raise AssertionError(f"{stored.key} was fingerprinted although it did not change")
+
+    monkeypatch.setattr(lake, "fingerprint", no_hashing)
+    assert landing.pending_files(lake) == []
 
 
 def test_lake_rebuild_covers_every_partition_in_one_run(pipeline_run):
@@ -87,14 +111,12 @@ def test_raw_updated_sensor_waits_for_new_raw_data(pipeline_run):
         assert "dagster/asset_partition_range_start" in request.tags
 
 
-def test_unchanged_landed_files_are_not_hashed_again(tmp_path, sample_dir, monkeypatch):
-    """The sensor runs every 30 s: a file whose size and mtime match the raw record costs a stat, not a hash."""
-    import retail_assets.landing as landing
-
-    paths, _, _ = land_one_week(tmp_path, sample_dir, landing.source_record)
-
-    def no_hashing(path):
-        raise AssertionError(f"{path} was hashed although it did not change")
-
-    monkeypatch.setattr(landing, "file_fingerprint", no_hashing)
-    assert landing.pending_files(paths) == []
+def test_a_copy_of_the_sample_lands_under_its_week(tmp_path, sample_dir):
+    lake = LocalLake(tmp_path / "lake")
+    source = tmp_path / "drop"
+    shutil.copytree(sample_dir, source)
+    keys = landing.land_directory(source, lake)
+    assert keys == [f"landing/{p.name}" for p in sorted(sample_dir.glob("transactions_*.csv"))]
+    stamps = [lake.stat(k).stamp for k in keys]
+    assert landing.land_directory(source, lake) == keys
+    assert [lake.stat(k).stamp for k in keys] == stamps  # unchanged files are not copied again

@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 from _training_data import TEST_WEEKS, TRAIN_WEEKS, run_entrypoint, synthetic_baskets, write_channel, write_train_test
 
-from retail_assets import training_entrypoint
-from retail_assets.training_job import parse_job
-from retail_features import FEATURE_VERSION
-from retail_features.model_artifact import PriceSensitivityModel
+from retail_assets.training import entrypoint as training_entrypoint
+from retail_assets.training.job import parse_job
+from retail_model import FEATURE_VERSION
+from retail_model.artifact import PriceSensitivityModel
 
 METRIC_KEYS = {
     "accuracy",

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 
 from retail_api.schemas import BasketIn, BasketPrediction, BatchIn, BatchOut, PredictionOut, Probabilities
-from retail_features.model_artifact import Prediction, PriceSensitivityModel
+from retail_model.artifact import Prediction, PriceSensitivityModel
 
 
 def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:

@@ -1,18 +1,56 @@
+"""The one place that picks backends: every external system, built from the settings.
+
+`RETAIL_MODE` sets the defaults and `RETAIL_TRAINING` / `RETAIL_REGISTRY` / `RETAIL_RELEASE` /
+`RETAIL_ALERTS` override one backend each; `RETAIL_LAKE` is a directory or an s3:// address.
+Assets, checks and sensors take these as typed resources of the interface (`Lake`,
+`TrainingLauncher`, ...) and never ask which backend they got.
+"""
+
 import dagster as dg
 
-from retail_assets.resources import LakeResource, LocalTrainingLauncher, ModelRegistryResource, PromotionGate
-from retail_assets.settings import get_environment, lake_root
+from retail_assets.alerts.sink import AlertSink, LakeAlertSink
+from retail_assets.release.target import RegistryPointerRelease, ReleaseTarget
+from retail_assets.settings import ConfigurationError, PipelineSettings, get_environment
+from retail_assets.training.gate import PromotionGate
+from retail_assets.training.launcher import SubprocessTrainingLauncher, TrainingLauncher
+from retail_model.lake import Lake, open_lake
+from retail_model.registry import ModelRegistry, open_registry
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
     settings = get_environment()
-    root = str(lake_root(settings))
+    lake = open_lake(settings.lake, settings.aws)
+    registry = open_registry(settings, lake)
     return dg.Definitions(
         resources={
-            "lake": LakeResource(root=root),
-            "trainer": LocalTrainingLauncher(),
-            "model_registry": ModelRegistryResource(lake_root=root),
+            "lake": lake,
+            "trainer": training_launcher(settings, lake),
+            "model_registry": registry,
+            "release_target": release_target(settings, registry),
+            "alert_sink": alert_sink(settings, lake),
             "promotion_gate": PromotionGate(min_macro_f1=settings.min_macro_f1, auto_approve=settings.auto_approve),
         }
     )
+
+
+def training_launcher(settings: PipelineSettings, lake: Lake) -> TrainingLauncher:
+    if settings.training_backend == "subprocess":
+        return SubprocessTrainingLauncher(lake, settings.training_timeout_seconds)
+    raise _not_yet("RETAIL_TRAINING=sagemaker", "RETAIL_TRAINING=subprocess runs the same entrypoint locally on the lake's channels")
+
+
+def release_target(settings: PipelineSettings, registry: ModelRegistry) -> ReleaseTarget:
+    if settings.release_backend == "local":
+        return RegistryPointerRelease(registry)
+    raise _not_yet("RETAIL_RELEASE=eks", "RETAIL_RELEASE=local keeps the release pointer in the lake, which the API polls")
+
+
+def alert_sink(settings: PipelineSettings, lake: Lake) -> AlertSink:
+    if settings.alerts_backend == "local":
+        return LakeAlertSink(lake)
+    raise _not_yet("RETAIL_ALERTS=cloudwatch", "RETAIL_ALERTS=local writes alerts as JSONL under alerts/ in the lake")
+
+
+def _not_yet(choice: str, alternative: str) -> ConfigurationError:
+    return ConfigurationError(f"{choice} (the aws default) is not available in this release yet: set {alternative}.")

@@ -1,59 +1,64 @@
-import json
-import shutil
-from pathlib import Path
+from datetime import timedelta
 
 import dagster as dg
 import polars as pl
 
-from retail_assets.ingest import IngestResult, UnreadableFileError, file_fingerprint, read_weekly_file
-from retail_assets.lake import replace_partition
-from retail_assets.landing import SOURCE_FILE, source_record
-from retail_assets.metadata import counts_markdown, table_metadata
-from retail_assets.partitions import shop_weeks, store_regions
-from retail_assets.resources import LakeResource
+from retail_assets.defs.asset_keys import RAW
+from retail_assets.defs.metadata import delta_metadata, table_metadata
+from retail_assets.defs.partitions import shop_weeks, store_regions
+from retail_assets.ingest.landing import landed_files, reject_file
+from retail_assets.ingest.load import WeekLoad, load_week
+from retail_assets.ingest.reader import UnreadableFileError
+from retail_assets.lake.tables import RAW as RAW_TABLE
+from retail_assets.reporting import counts_markdown
+from retail_model.lake import Lake
 
 
 @dg.asset(
+    key=RAW,
     partitions_def=shop_weeks,
-    kinds={"polars", "parquet"},
+    kinds={"polars", "deltalake"},
     group_name="ingest",
     backfill_policy=dg.BackfillPolicy.single_run(),
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7)),
 )
-def raw_transactions(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+def raw_transactions(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]) -> dg.MaterializeResult:
     """Typed transaction lines of one landed weekly file; rows that break the data contract go to quarantine."""
-    paths = lake.paths
-    results: list[IngestResult] = []
+    landed = {f.week: f for f in landed_files(lake)}
+    loads: list[WeekLoad] = []
     for week in context.partition_keys:
-        landed = paths.landing / f"transactions_{week}.csv"
-        if not landed.exists():
-            raise dg.Failure(f"no landed file for week {week}: expected {landed}")
+        if week not in landed:
+            raise dg.Failure(f"no landed file for week {week}: expected {lake.uri_of(f'landing/transactions_{week}.csv')}")
+        file = landed[week]
         try:
-            result = read_weekly_file(landed)
+            load = load_week(lake, file, lake.fingerprint(file.stored), context.run.run_id)
         except UnreadableFileError as error:
-            _reject(paths.rejected, landed, str(error))
-            raise dg.Failure(f"{error} (the file was copied to {paths.rejected} with the reason)") from error
-        source = {**source_record(landed), "rows_read": result.rows_read}
-        replace_partition(result.kept, paths.raw(week), extra_files={SOURCE_FILE: source})
-        replace_partition(result.quarantined, paths.quarantine(week))
-        _add_new_regions(context, result.kept)
-        context.log.info(f"week {week}: {result.rows_read} rows read, {result.kept.height} kept, {result.quarantined.height} quarantined")
-        results.append(result)
+            where = reject_file(lake, file, str(error))
+            raise dg.Failure(f"{error} (the file was copied to {where} with the reason)") from error
+        _add_new_regions(context, load.result.kept)
+        result = load.result
+        context.log.info(
+            f"week {week}: {result.rows_read} rows read, {result.kept.height} kept, {result.quarantined.height} quarantined "
+            f"(raw version {load.raw_version})"
+        )
+        loads.append(load)
 
-    kept = pl.concat([r.kept for r in results])
+    kept = pl.concat([load.result.kept for load in loads])
     reasons: dict[str, int] = {}
-    for result in results:
-        for reason, count in result.reason_counts.items():
+    for load in loads:
+        for reason, count in load.result.reason_counts.items():
             reasons[reason] = reasons.get(reason, 0) + count
     return dg.MaterializeResult(
         metadata={
             **table_metadata(kept),
-            "rows_read": sum(r.rows_read for r in results),
-            "rows_quarantined": sum(r.quarantined.height for r in results),
+            **delta_metadata(lake.table_uri(RAW_TABLE), max(load.raw_version for load in loads)),
+            "quarantine_version": max(load.quarantine_version for load in loads),
+            "rows_read": sum(load.result.rows_read for load in loads),
+            "rows_quarantined": sum(load.result.quarantined.height for load in loads),
             "quarantine_reasons": dg.MetadataValue.md(counts_markdown(reasons, "reason") if reasons else "none"),
-            "column_spelling": ", ".join(sorted({r.column_spelling for r in results})),
+            "column_spelling": ", ".join(sorted({load.result.column_spelling for load in loads})),
             "baskets": kept["basket_id"].n_unique(),
             "store_regions": ", ".join(sorted(kept["store_region"].unique().to_list())),
-            "lake_path": dg.MetadataValue.path(str(paths.raw())),
         }
     )
 
@@ -65,10 +70,3 @@ def _add_new_regions(context: dg.AssetExecutionContext, kept: pl.DataFrame) -> N
     if new:
         context.instance.add_dynamic_partitions(store_regions.name, new)
         context.log.info(f"new store regions discovered: {', '.join(new)}")
-
-
-def _reject(rejected_dir: Path, landed: Path, reason: str) -> None:
-    rejected_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(landed, rejected_dir / landed.name)
-    error = {"file": landed.name, "sha256": file_fingerprint(landed), "reason": reason}
-    (rejected_dir / f"{landed.name}.error.json").write_text(json.dumps(error, indent=2))

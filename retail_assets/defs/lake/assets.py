@@ -1,45 +1,54 @@
-from collections.abc import Callable
-from pathlib import Path
+from datetime import timedelta
 
 import dagster as dg
-import polars as pl
 
-from retail_assets.defs.ingest.assets import raw_transactions
-from retail_assets.lake import replace_partition, scan_table
-from retail_assets.lake_tables import gold_from_silver, silver_from_raw
-from retail_assets.metadata import table_metadata
-from retail_assets.partitions import region_and_basket_type
-from retail_assets.resources import LakeResource
+from retail_assets.defs.asset_keys import GOLD, RAW, SILVER
+from retail_assets.defs.metadata import delta_metadata, table_metadata
+from retail_assets.defs.partitions import region_and_basket_type
+from retail_assets.lake import tables
+from retail_assets.lake.transforms import gold_from_silver, silver_from_raw
+from retail_model.lake import Lake
 
 
 @dg.asset(
+    key=SILVER,
     partitions_def=region_and_basket_type,
-    deps=[dg.AssetDep(raw_transactions, partition_mapping=dg.AllPartitionMapping())],
+    deps=[dg.AssetDep(RAW, partition_mapping=dg.AllPartitionMapping())],
     backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"polars", "parquet"},
+    kinds={"polars", "deltalake"},
     group_name="lake",
 )
-def silver_transactions(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+def silver_transactions(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]) -> dg.MaterializeResult:
     """Clean transaction lines of every landed week, by store region and basket type."""
-    frame, written = _rebuild_partitions(context, lake.paths.raw(), "raw_transactions", silver_from_raw, lake.paths.silver)
-    return dg.MaterializeResult(metadata={**table_metadata(frame), "partitions_written": written})
+    rebuild = _rebuild(context, lake, tables.RAW, tables.SILVER, silver_from_raw)
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(rebuild.frame),
+            **delta_metadata(lake.table_uri(tables.SILVER), rebuild.version, raw=rebuild.source_version),
+            "partitions_written": len(context.partition_keys),
+        }
+    )
 
 
 @dg.asset(
+    key=GOLD,
     partitions_def=region_and_basket_type,
-    deps=[silver_transactions],
+    deps=[SILVER],
     backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"polars", "parquet"},
+    kinds={"polars", "deltalake"},
     group_name="lake",
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7)),
 )
-def gold_baskets(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+def gold_baskets(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]) -> dg.MaterializeResult:
     """One row per shopping basket: its attributes, totals and product lines, by store region and basket type."""
-    frame, written = _rebuild_partitions(context, lake.paths.silver(), "silver_transactions", gold_from_silver, lake.paths.gold)
+    rebuild = _rebuild(context, lake, tables.SILVER, tables.GOLD, gold_from_silver)
+    frame = rebuild.frame
     labels = frame["basket_price_sensitivity"].value_counts(sort=True)
     return dg.MaterializeResult(
         metadata={
             **table_metadata(frame.drop("lines")),
-            "partitions_written": written,
+            **delta_metadata(lake.table_uri(tables.GOLD), rebuild.version, silver=rebuild.source_version),
+            "partitions_written": len(context.partition_keys),
             "baskets_by_label": dg.MetadataValue.json(dict(zip(*labels.to_dict(as_series=False).values(), strict=True))),
             "mean_lines_per_basket": float(frame["n_lines"].mean() or 0.0),
             "inconsistent_baskets": int((frame["inconsistent_columns"] > 0).sum()),
@@ -47,37 +56,10 @@ def gold_baskets(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     )
 
 
-def _rebuild_partitions(
-    context: dg.AssetExecutionContext,
-    source: Path,
-    source_name: str,
-    transform: Callable[[pl.DataFrame], pl.DataFrame],
-    target: Callable[[str, str], Path],
-) -> tuple[pl.DataFrame, int]:
-    """Read the upstream rows of this run's partitions, transform them, replace each partition."""
-    upstream = scan_table(source)
-    if upstream is None:
-        raise dg.Failure(f"{source_name} has no data yet: materialize it first")
-    wanted = _wanted(context)
-    frame = transform(upstream.filter(_in_partitions(wanted)).collect())
-    return frame, _write_partitions(frame, wanted, target)
-
-
-def _wanted(context: dg.AssetExecutionContext) -> list[tuple[str, str]]:
-    """The (store_region, basket_type) pairs this run covers: one, or all of a single-run backfill."""
-    keys = context.partition_keys
-    return [(k.keys_by_dimension["store_region"], k.keys_by_dimension["basket_type"]) for k in keys]
-
-
-def _in_partitions(wanted: list[tuple[str, str]]) -> pl.Expr:
-    key = pl.concat_str("store_region", "basket_type", separator="|")
-    return key.is_in([f"{region}|{basket_type}" for region, basket_type in wanted])
-
-
-def _write_partitions(frame: pl.DataFrame, wanted: list[tuple[str, str]], location: Callable[[str, str], Path]) -> int:
-    """Replace every requested partition; a pair with no rows becomes an empty partition, not a stale one."""
-    groups = {key: part for key, part in frame.group_by("store_region", "basket_type")}
-    for region, basket_type in wanted:
-        part = groups.get((region, basket_type), frame.clear())
-        replace_partition(part, location(region, basket_type))
-    return len(wanted)
+def _rebuild(context: dg.AssetExecutionContext, lake: Lake, source: str, target: str, transform) -> tables.Rebuild:
+    """This run's (store_region, basket_type) partitions, one or all of them (a single-run backfill)."""
+    wanted = [(k.keys_by_dimension["store_region"], k.keys_by_dimension["basket_type"]) for k in context.partition_keys]
+    try:
+        return tables.rebuild_region_partitions(lake, source, target, transform, wanted)
+    except tables.MissingUpstreamError as error:
+        raise dg.Failure(str(error)) from error

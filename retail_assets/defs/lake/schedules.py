@@ -1,12 +1,11 @@
 import dagster as dg
 
-from retail_assets.defs.ingest.assets import raw_transactions
-from retail_assets.defs.lake.assets import gold_baskets, silver_transactions
-from retail_assets.partitions import every_region_and_basket_type
+from retail_assets.defs.asset_keys import GOLD, RAW, SILVER
+from retail_assets.defs.partitions import every_region_and_basket_type
 
 rebuild_lake = dg.define_asset_job(
     "rebuild_lake",
-    selection=[silver_transactions, gold_baskets],
+    selection=[SILVER, GOLD],
     description="Rebuild every silver and gold partition in a single run.",
 )
 
@@ -27,10 +26,10 @@ def weekly_lake_rebuild(context: dg.ScheduleEvaluationContext) -> dg.RunRequest 
 @dg.sensor(job=rebuild_lake, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def raw_updated_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """After new raw weeks land, rebuilds silver and gold once (not once per week)."""
-    raw = _latest_storage_id(context.instance, raw_transactions.key)
+    raw = _latest_storage_id(context.instance, RAW)
     if raw is None:
         return dg.SkipReason("raw_transactions has not been materialized yet")
-    gold = _latest_storage_id(context.instance, gold_baskets.key)
+    gold = _latest_storage_id(context.instance, GOLD)
     if gold is not None and gold > raw:
         return dg.SkipReason("gold_baskets is newer than the latest raw data")
     # The run key makes a restarted daemon ask once per raw materialization, never twice.

@@ -1,18 +1,16 @@
-import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from retail_assets.defs.features.assets import basket_features
-from retail_assets.lake import scan_table
-from retail_assets.metadata import png_markdown
-from retail_assets.model_report import confusion_figure, model_card, per_class_markdown
-from retail_assets.resources import LakeResource, ModelRegistryResource, PromotionGate, TrainingLauncher
-from retail_assets.training_data import NotEnoughWeeksError, time_split, write_channels
-from retail_features.registry import APPROVED, PENDING
-
-MODEL = dg.AssetKey("price_sensitivity_model")
-REGISTERED = dg.AssetKey("registered_model")
+from retail_assets.defs.asset_keys import FEATURES, MODEL, REGISTERED
+from retail_assets.defs.metadata import latest_materialization_value, png_markdown
+from retail_assets.lake import tables
+from retail_assets.training.data import NotEnoughWeeksError, time_split, write_channels
+from retail_assets.training.gate import PromotionGate
+from retail_assets.training.launcher import TrainingFailedError, TrainingLauncher
+from retail_assets.training.report import confusion_figure, model_card, per_class_markdown
+from retail_model.lake import Lake
+from retail_model.registry import APPROVED, PENDING, ModelRegistry, model_directory_uri
 
 
 class TrainingConfig(dg.Config):
@@ -20,27 +18,40 @@ class TrainingConfig(dg.Config):
     hyperparameters: dict[str, str] = {}
 
 
-@dg.asset(deps=[basket_features], kinds={"python", "scikit-learn"}, group_name="training")
+@dg.asset(
+    key=MODEL,
+    deps=[FEATURES],
+    kinds={"python", "scikit-learn"},
+    group_name="training",
+    automation_condition=dg.AutomationCondition.eager(),
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7)),
+)
 def price_sensitivity_model(
-    context: dg.AssetExecutionContext, config: TrainingConfig, lake: LakeResource, trainer: TrainingLauncher
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    lake: dg.ResourceParam[Lake],
+    trainer: dg.ResourceParam[TrainingLauncher],
 ) -> dg.MaterializeResult:
     """A trained basket price-sensitivity model, scored on the latest weeks it never saw."""
-    paths = lake.paths
-    features = scan_table(paths.features)
-    if features is None:
-        raise dg.Failure("basket_features has no data yet: materialize it first")
-    table = features.collect()
+    try:
+        features = tables.read_upstream(lake, tables.FEATURES)
+    except tables.MissingUpstreamError as error:
+        raise dg.Failure(str(error)) from error
+    table = features.frame.collect()
     try:
         split = time_split(table["shop_week"].unique().to_list(), config.test_fraction)
     except NotEnoughWeeksError as error:
         raise dg.Failure(str(error)) from error
     version = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{context.run.run_id[:8]}"
-    job_dir = paths.training_job(version)
-    rows = write_channels(table, split, job_dir)
-    context.log.info(f"model {version}: {split.describe()}; channel rows {rows}")
-    run = trainer.train(job_dir, paths.model(version), dict(config.hyperparameters))
-    metrics = json.loads((run.model_dir / "metrics.json").read_text())
-    (run.model_dir / "model_card.md").write_text(model_card(version, metrics))
+    data_versions = {tables.FEATURES: features.version, **lake.lineage(tables.FEATURES, features.version)}
+    rows = write_channels(lake, table, split, version, data_versions)
+    context.log.info(f"model {version}: {split.describe()}; channel rows {rows}; table versions {data_versions}")
+    try:
+        outcome = trainer.train(version, dict(config.hyperparameters))
+    except TrainingFailedError as error:
+        raise dg.Failure(str(error)) from error
+    metrics = outcome.metrics
+    lake.write_bytes(f"models/{version}/model_card.md", model_card(version, metrics).encode())
     return dg.MaterializeResult(
         metadata={
             "model_version": version,
@@ -50,24 +61,36 @@ def price_sensitivity_model(
             "n_test": metrics["n_test"],
             "split": split.describe(),
             "winner": str(metrics.get("winner", "")),
+            "data_versions": dg.MetadataValue.json(metrics.get("data_versions", {})),
             "per_class": dg.MetadataValue.md(per_class_markdown(metrics)),
             "confusion_matrix": png_markdown(confusion_figure(metrics), "confusion matrix"),
-            "model_dir": dg.MetadataValue.path(str(run.model_dir)),
+            "model_uri": dg.MetadataValue.path(outcome.model_uri),
+            "training_job": outcome.job_name,
+            "training_log": dg.MetadataValue.path(outcome.log_uri),
         }
     )
 
 
-@dg.asset(deps=[price_sensitivity_model], kinds={"python"}, group_name="training")
+@dg.asset(
+    key=REGISTERED,
+    deps=[MODEL],
+    kinds={"python"},
+    group_name="training",
+    automation_condition=dg.AutomationCondition.eager(),
+)
 def registered_model(
-    context: dg.AssetExecutionContext, lake: LakeResource, model_registry: ModelRegistryResource, promotion_gate: PromotionGate
+    context: dg.AssetExecutionContext,
+    lake: dg.ResourceParam[Lake],
+    model_registry: dg.ResourceParam[ModelRegistry],
+    promotion_gate: dg.ResourceParam[PromotionGate],
 ) -> dg.MaterializeResult:
     """The latest trained model as a registry entry; Approved when it passed the promotion gate."""
-    version = latest_metadata(context.instance, MODEL, "model_version")
+    version = latest_materialization_value(context.instance, MODEL, "model_version")
     metrics = read_metrics(lake, version)
     status = APPROVED if promotion_gate.auto_approve else PENDING
-    entry = model_registry.registry.register(
+    entry = model_registry.register(
         version=version,
-        model_dir=f"models/{version}",
+        model_uri=model_directory_uri(lake, version),
         feature_version=str(metrics.get("feature_version", "")),
         metrics={k: metrics[k] for k in ("accuracy", "macro_f1", "n_train", "n_test")},
         status=status,
@@ -79,16 +102,8 @@ def registered_model(
     )
 
 
-def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, name: str) -> str:
-    event = instance.get_latest_materialization_event(key)
-    if event is None or event.asset_materialization is None:
-        raise dg.Failure(f"{key.to_user_string()} has not been materialized yet")
-    value = event.asset_materialization.metadata.get(name)
-    if value is None:
-        raise dg.Failure(f"the latest {key.to_user_string()} materialization has no {name!r} metadata")
-    return str(value.value)
-
-
-def read_metrics(lake: LakeResource, version: str) -> dict:
-    return json.loads((lake.paths.model(version) / "metrics.json").read_text())
-
+def read_metrics(lake: Lake, version: str) -> dict:
+    metrics = lake.read_json(f"models/{version}/metrics.json")
+    if metrics is None:
+        raise dg.Failure(f"model {version} has no metrics.json in {lake.uri_of(f'models/{version}')}")
+    return metrics

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
-from retail_assets.lake import replace_partition
+from retail_model.lake import Lake
+
+# A job's channels live in the lake as SageMaker lays them out in the container.
+LINEAGE_FILE = "_lineage.json"  # in the train channel: the table versions the channels were cut from
 
 
 class NotEnoughWeeksError(Exception):
@@ -38,12 +42,30 @@ def time_split(weeks: list[int], test_fraction: float = 0.2) -> TimeSplit:
     return TimeSplit(train_weeks=ordered[:-n_test], test_weeks=ordered[-n_test:])
 
 
-def write_channels(features: pl.DataFrame, split: TimeSplit, job_dir: Path) -> dict[str, int]:
-    """Lay out SageMaker's input channels: <job>/input/data/{train,test}/part-0.parquet."""
+def job_prefix(version: str) -> str:
+    return f"training/jobs/{version}"
+
+
+def channel_prefix(version: str, channel: str) -> str:
+    return f"{job_prefix(version)}/input/data/{channel}"
+
+
+def write_channels(lake: Lake, features: pl.DataFrame, split: TimeSplit, version: str, lineage: Mapping[str, int]) -> dict[str, int]:
+    """Lay out SageMaker's input channels in the lake: <job>/input/data/{train,test}/part-0.parquet.
+
+    The train channel also carries the table versions the rows came from, which the training
+    entrypoint copies into metrics.json, so a model names the exact data it learnt from.
+    """
     channels = {
         "train": features.filter(pl.col("shop_week").is_in(split.train_weeks)),
         "test": features.filter(pl.col("shop_week").is_in(split.test_weeks)),
     }
     for name, frame in channels.items():
-        replace_partition(frame, job_dir / "input" / "data" / name)
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer)
+        lake.write_bytes(f"{channel_prefix(version, name)}/part-0.parquet", buffer.getvalue())
+    lake.write_json(
+        f"{channel_prefix(version, 'train')}/{LINEAGE_FILE}",
+        {"tables": dict(lineage), "train_weeks": split.train_weeks, "test_weeks": split.test_weeks},
+    )
     return {name: frame.height for name, frame in channels.items()}

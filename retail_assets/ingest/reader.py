@@ -8,14 +8,13 @@ no header, columns missing) raises `UnreadableFileError`, and the caller files i
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from retail_assets import contract
+from retail_assets.ingest import contract
 
 KEPT_COLUMNS = [name.lower() for name in contract.COLUMNS] + ["source_file", "source_row"]
 QUARANTINE_COLUMNS = [name.lower() for name in contract.COLUMNS] + ["source_file", "source_row", "reason"]
@@ -54,18 +53,15 @@ def week_of_file(path: Path) -> int:
     return int(match["week"])
 
 
-def file_fingerprint(path: Path) -> str:
-    """Content hash of a landed file: a re-landed file with new content is a new version."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_weekly_file(path: Path) -> IngestResult:
+    return parse_weekly_file(path.name, path.read_bytes())
+
+
+def parse_weekly_file(name: str, data: bytes) -> IngestResult:
+    """Parse a weekly file's bytes (from a disk or S3) named `name`."""
+    path = Path(name)  # only its name is used: for the week and in messages
     week = week_of_file(path)
-    text, encoding = _decode(path)
+    text, encoding = _decode(path, data)
     records = csv.reader(io.StringIO(text, newline=""))
     header = next(records, None)
     if not header or all(not cell.strip() for cell in header):
@@ -122,8 +118,7 @@ def read_weekly_file(path: Path) -> IngestResult:
     )
 
 
-def _decode(path: Path) -> tuple[str, str]:
-    raw = path.read_bytes()
+def _decode(path: Path, raw: bytes) -> tuple[str, str]:
     if b"\x00" in raw[:4096]:
         raise UnreadableFileError(f"{path.name}: binary content (NUL bytes); expected a CSV text file")
     try:

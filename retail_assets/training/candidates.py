@@ -1,7 +1,7 @@
 """The candidate models: build, fit, compare on a time-based validation cut, and score.
 
 Each candidate is a scikit-learn Pipeline that starts with a DictVectorizer, so it takes the
-sparse feature dicts `retail_features.basket_features` makes. Classes are ordered by CODE_ORDER
+sparse feature dicts `retail_model.basket_features` makes. Classes are ordered by CODE_ORDER
 in every metric. No Dagster import: this runs inside the training container.
 """
 
@@ -20,8 +20,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler
 
-from retail_assets.training_job import candidate_names
-from retail_features.labels import CLASS_BY_CODE, TRAINABLE_CODES
+from retail_assets.training.job import candidate_names
+from retail_model.labels import CLASS_BY_CODE, TRAINABLE_CODES
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from retail_features import FEATURE_VERSION, Basket, BasketLine, Customer, basket_features
+from retail_model import FEATURE_VERSION, Basket, BasketLine, Customer, basket_features
 
 FEATURE_TABLE_SCHEMA = {
     "basket_id": pl.String(),
@@ -14,6 +14,7 @@ FEATURE_TABLE_SCHEMA = {
     "basket_price_sensitivity": pl.String(),
     "feature_names": pl.List(pl.String()),
     "feature_values": pl.List(pl.Float64()),
+    "feature_version": pl.String(),  # the feature-set version of retail_model.features that computed the row
 }
 
 
@@ -62,15 +63,7 @@ def build_feature_table(gold: pl.DataFrame) -> pl.DataFrame:
             "basket_price_sensitivity": gold["basket_price_sensitivity"],
             "feature_names": names,
             "feature_values": values,
+            "feature_version": [FEATURE_VERSION] * gold.height,
         },
         schema=FEATURE_TABLE_SCHEMA,
     ).sort("shop_week", "basket_id")
-
-
-def feature_table_manifest(table: pl.DataFrame) -> dict:
-    return {
-        "feature_version": FEATURE_VERSION,
-        "columns": {name: str(dtype) for name, dtype in table.schema.items()},
-        "rows": table.height,
-        "weeks": sorted(table["shop_week"].unique().to_list()),
-    }

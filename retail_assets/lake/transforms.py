@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from retail_assets import contract
+from retail_assets.ingest import contract
 
 SILVER_ORDER = ["basket_id", "prod_code"]
 

@@ -3,7 +3,7 @@
 Runs unchanged as a local subprocess or as a SageMaker training job (no Dagster import):
 
     SM_MODEL_DIR=out SM_CHANNEL_TRAIN=features/train SM_CHANNEL_TEST=features/test \\
-    SM_HPS='{"C": 100}' python -m retail_assets.training_entrypoint [--C 300 --seed 7]
+    SM_HPS='{"C": 100}' python -m retail_assets.training.entrypoint [--C 300 --seed 7]
 
 Candidates are compared on the train channel's latest weeks (validation), the winner is refit on
 the whole train channel and scored once on the test channel, which no choice ever looks at.
@@ -27,13 +27,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from retail_assets.model_candidates import compare_candidates, evaluate, fit, predict_codes, validation_split
-from retail_assets.training_job import Channel, TrainingInputError, TrainingJob, parse_job, read_channel
-from retail_features.features import FEATURE_VERSION
-from retail_features.labels import CLASS_BY_CODE
-from retail_features.model_artifact import PriceSensitivityModel
+from retail_assets.training.candidates import compare_candidates, evaluate, fit, predict_codes, validation_split
+from retail_assets.training.data import LINEAGE_FILE
+from retail_assets.training.job import Channel, TrainingInputError, TrainingJob, parse_job, read_channel
+from retail_model.features import FEATURE_VERSION
+from retail_model.labels import CLASS_BY_CODE
+from retail_model.artifact import PriceSensitivityModel
 
-log = logging.getLogger("retail_assets.training_entrypoint")  # not __main__ under -m
+log = logging.getLogger("retail_assets.training.entrypoint")  # not __main__ under -m
 
 
 def train(job: TrainingJob) -> dict:
@@ -76,6 +77,8 @@ def train(job: TrainingJob) -> dict:
         "feature_version": FEATURE_VERSION,
         "hyperparameters": dict(hp),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        # The Delta versions of the tables the channels were cut from (train and test alike).
+        "data_versions": _lineage(job.train_dir).get("tables", {}),
     }
     metadata = {
         "classes": classes,
@@ -92,6 +95,11 @@ def train(job: TrainingJob) -> dict:
         _write_outputs(job.output_data_dir, metrics, test_channel, test_codes, model.predict_dicts(test_rows))
     log.info("test macro-F1 %.4f, accuracy %.4f on %d baskets", metrics["macro_f1"], metrics["accuracy"], len(test_rows))
     return metrics
+
+
+def _lineage(train_dir: Path) -> dict:
+    path = train_dir / LINEAGE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _write_outputs(directory: Path, metrics: dict, test: Channel, true: np.ndarray, predictions: list) -> None:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from retail_assets.contract import BASKET_TYPES
+from retail_assets.ingest.contract import BASKET_TYPES
 
 # One partition per landed weekly file, added by the landing sensor (or the CLI) as files land.
 shop_weeks = dg.DynamicPartitionsDefinition(name="shop_weeks")

@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # headless: figures are rendered to PNG for the Dagster U
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 
-from retail_assets.metadata import markdown_table  # noqa: E402
+from retail_assets.reporting import markdown_table  # noqa: E402
 
 
 def per_class_markdown(metrics: dict) -> str:

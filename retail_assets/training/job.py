@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from retail_features.labels import CLASS_BY_CODE, TRAINABLE_CODES, UNCLASSIFIED_CODE
+from retail_model.labels import CLASS_BY_CODE, TRAINABLE_CODES, UNCLASSIFIED_CODE
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Channel:
 
 def parse_job(argv: Sequence[str] | None, environ: Mapping[str, str]) -> TrainingJob:
     """SageMaker's contract: paths and SM_HPS from the environment, `--name value` args win."""
-    parser = argparse.ArgumentParser(prog="python -m retail_assets.training_entrypoint", description=_DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m retail_assets.training.entrypoint", description=_DESCRIPTION)
     parser.add_argument("--model_dir", "--model-dir", default=environ.get("SM_MODEL_DIR", "/opt/ml/model"))
     parser.add_argument("--train", default=environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
     parser.add_argument("--test", default=environ.get("SM_CHANNEL_TEST", "/opt/ml/input/data/test"))

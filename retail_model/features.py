@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from retail_features.basket import Basket
+from retail_model.basket import Basket
 
 # Bump when the meaning of any feature changes: models record the version they were trained on
 # and the API refuses a model whose feature version it cannot compute.

@@ -18,9 +18,9 @@ from typing import Any
 import joblib
 import numpy as np
 
-from retail_features.basket import Basket
-from retail_features.features import FEATURE_VERSION, basket_features
-from retail_features.labels import CLASS_BY_CODE
+from retail_model.basket import Basket
+from retail_model.features import FEATURE_VERSION, basket_features
+from retail_model.labels import CLASS_BY_CODE
 
 MODEL_FILE_NAME = "model.joblib"
 ARTIFACT_FORMAT = 1  # bump when the layout of the joblib payload changes

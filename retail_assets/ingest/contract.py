@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 # The value domains are shared with the API, which must not import this package.
-from retail_features.domains import (
+from retail_model.domains import (
     BASKET_MISSIONS,
     BASKET_SIZES,
     BASKET_TYPES,
@@ -17,7 +17,7 @@ from retail_features.domains import (
     PRICE_SENSITIVITY_CODES,
     STORE_FORMATS,
 )
-from retail_features.domains import STORE_REGION_PATTERN as _STORE_REGION_PATTERN
+from retail_model.domains import STORE_REGION_PATTERN as _STORE_REGION_PATTERN
 
 # The 22 columns of a weekly file, in dunnhumby's order.
 COLUMNS: tuple[str, ...] = (

@@ -1,0 +1,11 @@
+"""Every asset's key, in one place: hops refer to each other by these, never by retyped strings."""
+
+import dagster as dg
+
+RAW = dg.AssetKey("raw_transactions")
+SILVER = dg.AssetKey("silver_transactions")
+GOLD = dg.AssetKey("gold_baskets")
+FEATURES = dg.AssetKey("basket_features")
+MODEL = dg.AssetKey("price_sensitivity_model")
+REGISTERED = dg.AssetKey("registered_model")
+RELEASE = dg.AssetKey("api_release")

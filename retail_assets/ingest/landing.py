@@ -1,0 +1,145 @@
+"""The landing zone: which weekly files have landed, which need (re-)ingesting, and rejection.
+
+The landing zone is `landing/` under the lake root, on a disk or on S3, reached through the
+`Lake` interface. A file's version is its fingerprint (sha256 on a disk, the ETag on S3); what
+raw_transactions ingested is recorded in the `ingest_log` table. Plain logic shared by the
+landing sensor, the raw_transactions asset and the CLI: no Dagster import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from retail_assets.ingest import contract
+from retail_assets.lake.tables import INGEST_LOG
+from retail_model.lake import Lake, StoredObject
+
+LANDING = "landing"
+REJECTED = f"{LANDING}/rejected"
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    stored: StoredObject
+    week: str
+
+    @property
+    def key(self) -> str:
+        return self.stored.key
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    landed: LandedFile
+    fingerprint: str
+
+    @property
+    def week(self) -> str:
+        return self.landed.week
+
+
+def landed_key(week: str) -> str:
+    return f"{LANDING}/transactions_{week}.csv"
+
+
+def landed_files(lake: Lake) -> list[LandedFile]:
+    """Weekly files directly in the landing zone (not in rejected/), by week."""
+    files = []
+    for stored in lake.list_objects(LANDING):
+        relative = stored.key[len(LANDING) + 1 :]
+        match = contract.FILE_NAME_PATTERN.match(relative)  # a name with a '/' never matches
+        if match:
+            files.append(LandedFile(stored, match["week"]))
+    return sorted(files, key=lambda f: f.week)
+
+
+def ingested_versions(lake: Lake) -> dict[str, dict]:
+    """week -> what raw_transactions last ingested for it (file, fingerprint, size, stamp, counts)."""
+    log = lake.scan(INGEST_LOG)
+    if log is None:
+        return {}
+    return {str(row["shop_week"]): row for row in log.collect().iter_rows(named=True)}
+
+
+def pending_files(lake: Lake) -> list[PendingFile]:
+    """Landed files whose week was never ingested, or was ingested from other content.
+
+    The sensor asks this every tick, so a file whose size and stamp (mtime or ETag) match the
+    record is not fingerprinted again; only a file that looks different is, and only new
+    content makes it pending.
+    """
+    recorded = ingested_versions(lake)
+    pending = []
+    for landed in landed_files(lake):
+        record = recorded.get(landed.week) or {}
+        if (record.get("size"), record.get("stamp")) == (landed.stored.size, landed.stored.stamp):
+            continue
+        fingerprint = lake.fingerprint(landed.stored)
+        if record.get("fingerprint") != fingerprint:
+            pending.append(PendingFile(landed, fingerprint))
+    return pending
+
+
+def land_directory(source: Path, lake: Lake) -> list[str]:
+    """Copy (or upload) a directory's weekly files into the landing zone; unchanged files are skipped."""
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source} is not a directory of transactions_YYYYWW.csv files")
+    landed = []
+    for path in sorted(source.iterdir()):
+        match = contract.FILE_NAME_PATTERN.match(path.name)
+        if match and path.is_file():
+            key = landed_key(match["week"])
+            if not lake.holds_copy_of(path, key):
+                lake.upload_file(path, key)
+            landed.append(key)
+    return landed
+
+
+def reject_file(lake: Lake, landed: LandedFile, reason: str) -> str:
+    """File a whole unreadable file under landing/rejected/ with `<file>.error.json` saying why."""
+    name = landed.stored.name
+    target = f"{REJECTED}/{name}"
+    lake.copy(landed.key, target)
+    lake.write_json(
+        f"{target}.error.json",
+        {
+            "file": name,
+            "fingerprint": lake.fingerprint(landed.stored),
+            "reason": reason,
+            "rejected_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+    return lake.uri_of(target)
+
+
+def ingest_log_row(landed: LandedFile, fingerprint: str, rows_read: int, kept: int, quarantined: int, run_id: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "shop_week": [int(landed.week)],
+            "file": [landed.stored.name],
+            "fingerprint": [fingerprint],
+            "size": [landed.stored.size],
+            "stamp": [landed.stored.stamp],
+            "rows_read": [rows_read],
+            "rows_kept": [kept],
+            "rows_quarantined": [quarantined],
+            "run_id": [run_id],
+            "ingested_at": [datetime.now(UTC)],
+        },
+        schema={
+            "shop_week": pl.Int32(),
+            "file": pl.String(),
+            "fingerprint": pl.String(),
+            "size": pl.Int64(),
+            "stamp": pl.String(),
+            "rows_read": pl.Int64(),
+            "rows_kept": pl.Int64(),
+            "rows_quarantined": pl.Int64(),
+            "run_id": pl.String(),
+            "ingested_at": pl.Datetime("us", "UTC"),
+        },
+    )

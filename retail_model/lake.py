@@ -1,0 +1,454 @@
+"""The lake: Delta tables and plain objects under one root, a directory or `s3://bucket/prefix`.
+
+`Lake` is the one interface every data asset, sensor and the API's prediction log use. Its
+tables are Delta Lake tables written and read with polars and deltalake through the same code
+on a disk and on S3; only the object operations (list, read, write, copy) differ, in
+`LocalLake` and `S3Lake`. Why Delta: replacing partitions is one commit, so a reader never sees
+a mix of old and new rows or a missing partition, and every commit is a version a model can
+record and a reader can travel back to (`scan(table, version=N)`). No Dagster import: the API
+uses this module too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from retail_model.settings import AwsSettings
+
+# Commit-info keys: the token that lets a writer find the version its own commit became, and
+# the versions of the tables the written rows were built from (lineage).
+_COMMIT_TOKEN = "retail_mlops.commit"
+_LINEAGE = "retail_mlops.lineage"
+
+
+class LakeError(Exception):
+    """A lake operation that cannot be done as asked (missing object, bad address)."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object in the lake. `stamp` changes whenever the object is rewritten (mtime or ETag)."""
+
+    key: str  # relative to the lake root, '/'-separated
+    size: int
+    stamp: str
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class TableSnapshot:
+    """A table pinned at one version: every read of `frame` sees exactly that commit."""
+
+    frame: pl.LazyFrame
+    version: int
+
+
+class Lake(ABC):
+    """Delta tables and objects under `uri`. Subclasses implement only the object operations."""
+
+    uri: str
+
+    # -- Delta tables -----------------------------------------------------------------------
+
+    def table_uri(self, table: str) -> str:
+        return self.uri_of(table)
+
+    @abstractmethod
+    def storage_options(self) -> dict[str, str] | None:
+        """What deltalake/polars need to reach the tables (None on a local disk)."""
+
+    def table_version(self, table: str) -> int | None:
+        """The latest committed version, or None when the table has never been written."""
+        delta = self._open(table)
+        return None if delta is None else delta.version()
+
+    def snapshot(self, table: str, version: int | None = None) -> TableSnapshot | None:
+        """The table at `version` (default: the latest), or None when it does not exist yet."""
+        delta = self._open(table, version)
+        if delta is None:
+            return None
+        pinned = delta.version()
+        frame = pl.scan_delta(self.table_uri(table), version=pinned, storage_options=self.storage_options())
+        return TableSnapshot(frame, pinned)
+
+    def scan(self, table: str, version: int | None = None) -> pl.LazyFrame | None:
+        snapshot = self.snapshot(table, version)
+        return None if snapshot is None else snapshot.frame
+
+    def count_rows(self, table: str, version: int | None = None) -> int:
+        frame = self.scan(table, version)
+        return 0 if frame is None else frame.select(pl.len()).collect().item()
+
+    def replace_partitions(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        partition_by: Sequence[str],
+        partitions: Sequence[Mapping[str, object]],
+        lineage: Mapping[str, int] | None = None,
+    ) -> int:
+        """Replace exactly `partitions` (values of `partition_by`) with `frame`, in one commit.
+
+        A listed partition with no rows in `frame` ends up empty, never stale. Rows outside the
+        listed partitions are refused by deltalake, so a writer cannot clobber its neighbours.
+        Returns the table version this commit created.
+        """
+        if not partitions:
+            raise LakeError(f"replace_partitions on {table} needs at least one partition")
+        predicate = " OR ".join(
+            "(" + " AND ".join(f"{column} = {_sql_literal(values[column])}" for column in partition_by) + ")"
+            for values in partitions
+        )
+        if self._open(table) is None:
+            # deltalake cannot apply a predicate to a table that does not exist yet.
+            return self._write(table, frame, lineage, mode="overwrite", partition_by=partition_by)
+        return self._write(table, frame, lineage, mode="overwrite", partition_by=partition_by, predicate=predicate)
+
+    def overwrite_table(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        partition_by: Sequence[str] | None = None,
+        lineage: Mapping[str, int] | None = None,
+    ) -> int:
+        """Replace the whole table (its schema too) in one commit; returns the new version."""
+        return self._write(table, frame, lineage, mode="overwrite", partition_by=partition_by, schema_mode="overwrite")
+
+    def append(self, table: str, frame: pl.DataFrame, partition_by: Sequence[str] | None = None) -> int:
+        return self._write(table, frame, None, mode="append", partition_by=partition_by)
+
+    def lineage(self, table: str, version: int) -> dict[str, int]:
+        """The source-table versions the commit `version` of `table` recorded ({} when none)."""
+        return json.loads(self._commit_info(table, version).get(_LINEAGE) or "{}")
+
+    def _open(self, table: str, version: int | None = None) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.table_uri(table), version=version, storage_options=self.storage_options())
+        except TableNotFoundError:
+            return None
+
+    def _write(self, table: str, frame: pl.DataFrame, lineage: Mapping[str, int] | None, **options) -> int:
+        token = uuid.uuid4().hex
+        metadata = {_COMMIT_TOKEN: token}
+        if lineage:
+            metadata[_LINEAGE] = json.dumps(dict(lineage), sort_keys=True)
+        partition_by = options.pop("partition_by", None)
+        write_deltalake(
+            self.table_uri(table),
+            frame.to_arrow(),
+            partition_by=list(partition_by) if partition_by else None,
+            storage_options=self.storage_options(),
+            commit_properties=CommitProperties(custom_metadata=metadata),
+            **options,
+        )
+        return self._version_of_commit(table, token)
+
+    def _version_of_commit(self, table: str, token: str) -> int:
+        """Concurrent writers to other partitions may commit right after us: find our own commit."""
+        latest = self.table_version(table)
+        for version in range(latest, max(latest - 100, -1), -1):
+            if self._commit_info(table, version).get(_COMMIT_TOKEN) == token:
+                return version
+        raise LakeError(f"the commit just written to {self.table_uri(table)} is not among its last 100 versions")
+
+    def _commit_info(self, table: str, version: int) -> dict:
+        """The commitInfo action of one commit, read from the Delta log as a plain object.
+
+        (Read through the object operations rather than DeltaTable.history(), which lists the
+        whole log and blocks other Python threads while it waits on the network.)
+        """
+        key = f"{table}/_delta_log/{version:020d}.json"
+        if not self.exists(key):
+            return {}
+        for line in self.read_bytes(key).splitlines():
+            action = json.loads(line) if line.strip() else {}
+            if "commitInfo" in action:
+                return action["commitInfo"]
+        return {}
+
+    # -- objects ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def uri_of(self, key: str) -> str:
+        """The absolute address of `key` (a path, or s3://bucket/prefix/key)."""
+
+    @abstractmethod
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        """Objects directly or indirectly under `prefix/`, sorted by key."""
+
+    @abstractmethod
+    def stat(self, key: str) -> StoredObject | None: ...
+
+    @abstractmethod
+    def read_bytes(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write atomically: a reader sees the old object or the new one, never half of it."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def fingerprint(self, stored: StoredObject) -> str:
+        """A content version of the object: sha256 on a disk, the ETag on S3."""
+
+    @abstractmethod
+    def upload_file(self, path: Path, key: str) -> None: ...
+
+    @abstractmethod
+    def download_file(self, key: str, path: Path) -> None: ...
+
+    @abstractmethod
+    def holds_copy_of(self, path: Path, key: str) -> bool:
+        """True when `key` exists with exactly the bytes of the local file `path`."""
+
+    def exists(self, key: str) -> bool:
+        return self.stat(key) is not None
+
+    def copy(self, source: str, target: str) -> None:
+        self.write_bytes(target, self.read_bytes(source))
+
+    def read_json(self, key: str) -> dict | None:
+        return json.loads(self.read_bytes(key)) if self.exists(key) else None
+
+    def write_json(self, key: str, payload: Mapping) -> None:
+        self.write_bytes(key, (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+    def upload_directory(self, directory: Path, prefix: str) -> list[str]:
+        keys = []
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            key = f"{prefix}/{path.relative_to(directory).as_posix()}"
+            self.upload_file(path, key)
+            keys.append(key)
+        return keys
+
+    @contextlib.contextmanager
+    def local_directory(self, prefix: str) -> Iterator[Path]:
+        """The objects under `prefix` as a local directory (downloaded if the lake is remote)."""
+        with tempfile.TemporaryDirectory(prefix="retail-lake-") as scratch:
+            root = Path(scratch)
+            for stored in self.list_objects(prefix):
+                self.download_file(stored.key, root / stored.key[len(prefix) + 1 :])
+            yield root
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.uri!r})"
+
+
+class LocalLake(Lake):
+    """The lake in a directory (default ./.retail)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.uri = str(self.root)
+
+    def storage_options(self) -> None:
+        return None
+
+    def uri_of(self, key: str) -> str:
+        return str(self.path(key))
+
+    def path(self, key: str) -> Path:
+        return self.root / key if key else self.root
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        base = self.path(prefix)
+        if not base.is_dir():
+            return []
+        found = (self._stored(p) for p in base.rglob("*") if p.is_file() and ".tmp-" not in p.name)
+        return sorted((s for s in found if s is not None), key=lambda s: s.key)
+
+    def stat(self, key: str) -> StoredObject | None:
+        path = self.path(key)
+        return self._stored(path) if path.is_file() else None
+
+    def _stored(self, path: Path) -> StoredObject | None:
+        try:
+            status = path.stat()
+        except FileNotFoundError:  # removed between listing and stat
+            return None
+        return StoredObject(path.relative_to(self.root).as_posix(), status.st_size, str(status.st_mtime_ns))
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError as error:
+            raise LakeError(f"{self.uri_of(key)} does not exist") from error
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+        staging.write_bytes(data)
+        os.replace(staging, target)
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def fingerprint(self, stored: StoredObject) -> str:
+        return file_sha256(self.path(stored.key))
+
+    def holds_copy_of(self, path: Path, key: str) -> bool:
+        target = self.path(key)
+        return target.is_file() and file_sha256(target) == file_sha256(path)
+
+    def copy(self, source: str, target: str) -> None:
+        self.path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.path(source), self.path(target))
+
+    def upload_file(self, path: Path, key: str) -> None:
+        target = self.path(key)
+        if target.resolve() == Path(path).resolve():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+        shutil.copy2(path, staging)
+        os.replace(staging, target)
+
+    def download_file(self, key: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.path(key), path)
+
+    @contextlib.contextmanager
+    def local_directory(self, prefix: str) -> Iterator[Path]:
+        yield self.path(prefix)  # already local: no copy
+
+
+class S3Lake(Lake):
+    """The lake under s3://bucket/prefix. boto3 for objects; deltalake gets the same endpoint and credentials."""
+
+    def __init__(self, uri: str, aws: AwsSettings | None = None) -> None:
+        import boto3  # the local lake never needs it
+
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        if not uri.startswith("s3://") or not bucket:
+            raise LakeError(f"{uri} is not an s3://bucket/prefix address")
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.aws = aws or AwsSettings()
+        self._session = boto3.session.Session(region_name=self.aws.region)
+        self.client = self._session.client("s3", endpoint_url=self.aws.endpoint_url)
+
+    def storage_options(self) -> dict[str, str]:
+        options = {"AWS_REGION": self._session.region_name or "us-east-1"}
+        if self.aws.endpoint_url:
+            options["AWS_ENDPOINT_URL"] = self.aws.endpoint_url
+            if self.aws.endpoint_url.startswith("http://"):
+                options["AWS_ALLOW_HTTP"] = "true"
+        # boto3's credential chain (environment, profile, IRSA) is the one source; asked per call
+        # because temporary credentials rotate.
+        credentials = self._session.get_credentials()
+        if credentials is not None:
+            frozen = credentials.get_frozen_credentials()
+            options |= {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
+            if frozen.token:
+                options["AWS_SESSION_TOKEN"] = frozen.token
+        return options
+
+    def uri_of(self, key: str) -> str:
+        return f"{self.uri}/{key}" if key else self.uri
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _relative(self, full_key: str) -> str:
+        return full_key[len(self.prefix) + 1 :] if self.prefix else full_key
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        found = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix).rstrip("/") + "/"):
+            for item in page.get("Contents", []):
+                found.append(StoredObject(self._relative(item["Key"]), int(item["Size"]), item["ETag"].strip('"')))
+        return sorted(found, key=lambda s: s.key)
+
+    def stat(self, key: str) -> StoredObject | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return StoredObject(key, int(head["ContentLength"]), head["ETag"].strip('"'))
+
+    def read_bytes(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as error:
+            raise LakeError(f"cannot read {self.uri_of(key)}: {error}") from error
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)  # a PUT is atomic
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def fingerprint(self, stored: StoredObject) -> str:
+        return stored.stamp  # the ETag: S3's own content version
+
+    def copy(self, source: str, target: str) -> None:
+        self.client.copy_object(
+            Bucket=self.bucket, Key=self._key(target), CopySource={"Bucket": self.bucket, "Key": self._key(source)}
+        )
+
+    def upload_file(self, path: Path, key: str) -> None:
+        # The content hash rides along, so a re-upload of the same bytes can be recognised
+        # whatever the ETag (a multipart upload's ETag is not a hash of the content).
+        metadata = {"sha256": file_sha256(Path(path))}
+        self.client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs={"Metadata": metadata})
+
+    def holds_copy_of(self, path: Path, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError:
+            return False
+        return head.get("Metadata", {}).get("sha256") == file_sha256(Path(path))
+
+    def download_file(self, key: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.client.download_file(self.bucket, self._key(key), str(path))
+
+
+def open_lake(uri: str, aws: AwsSettings | None = None) -> Lake:
+    """The one place a lake address becomes a backend: s3:// is S3, anything else a directory."""
+    return S3Lake(uri, aws) if uri.startswith("s3://") else LocalLake(uri)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sql_literal(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        raise LakeError(f"partition value {value!r} cannot be used in a predicate")
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
