@@ -13,7 +13,13 @@ BASKETS_PER_WEEK ?= 4000
 API_PORT ?= 8000
 UI_PORT ?= 3000
 
-.PHONY: install sample-data pipeline demo serve ui test bench clean
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed-stamp
+CHECKOV_VERSION := 3.3.30
+UV_VERSION := 0.13.8
+TF_PROD := infra/envs/prod
+
+.PHONY: install tools lock-images sample-data pipeline pipeline-aws demo serve ui test bench clean destroy
 
 install: $(STAMP)
 
@@ -44,11 +50,42 @@ $(DAGSTER_HOME)/dagster.yaml:
 	@mkdir -p $(DAGSTER_HOME)
 	@echo "# Dagster instance settings; empty = SQLite storage in this directory." > $@
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest
+
+## tools: checkov in its own venv (its pins clash with the project's) and uv for the image locks
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): Makefile
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION) uv==$(UV_VERSION)
+	@touch $@
+
+## lock-images: regenerate the images' hashed requirement locks after a pin changes
+lock-images: $(TOOLS_STAMP)
+	@for image in api dagster; do \
+	  $(TOOLS)/bin/uv pip compile deploy/docker/$$image-requirements.txt --generate-hashes --quiet \
+	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 --only-binary :all: \
+	    --custom-compile-command "make lock-images" -o deploy/docker/$$image-requirements.lock || exit 1; \
+	done
 
 bench: $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf .retail .dagster_home sample_data
+
+## destroy: tear down the AWS platform of docs/deploy.md (asks first). Never run by tests or CI.
+destroy:
+	@account=$$(aws sts get-caller-identity --query Account --output text) || exit 1; \
+	echo "DELETES retail-mlops in account $$account (ap-southeast-1): EKS, the lake with EVERY object version,"; \
+	echo "ECR images, logs, the trail, and the Dagster database (a final snapshot is kept)."; \
+	read -r -p "Type the account id to confirm: " answer; [ "$$answer" = "$$account" ] || { echo aborted; exit 1; }
+	-kubectl -n retail delete ingress retail-api --ignore-not-found --wait=true --timeout=10m
+	-helm uninstall dagster --namespace dagster --wait
+	terraform -chdir=$(TF_PROD) apply -var teardown=true -auto-approve \
+	  -target=module.lake.aws_s3_bucket.lake -target=module.audit.aws_s3_bucket.access_logs \
+	  -target=module.audit.aws_s3_bucket.trail -target=module.ecr.aws_ecr_repository.this \
+	  -target=module.database.aws_db_instance.this
+	terraform -chdir=$(TF_PROD) destroy -var teardown=true
