@@ -36,6 +36,10 @@ sample-data: $(STAMP)
 pipeline: sample-data
 	$(BIN)/retail-mlops materialize --landing $(SAMPLE_DIR)
 
+## pipeline-aws: the same graph with RETAIL_MODE=aws against moto's S3 on this machine (no AWS account)
+pipeline-aws: sample-data
+	@BIN=$(BIN) SAMPLE_DIR=$(SAMPLE_DIR) scripts/pipeline_aws.sh
+
 ## demo: pipeline, then the API and the Dagster UI until Ctrl-C
 demo: pipeline
 	@API_PORT=$(API_PORT) UI_PORT=$(UI_PORT) BIN=$(BIN) scripts/demo.sh
@@ -74,7 +78,7 @@ bench: $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf .retail .dagster_home sample_data
+	rm -rf .retail .dagster_home .dagster_home_aws sample_data
 
 ## destroy: tear down the AWS platform of docs/deploy.md (asks first). Never run by tests or CI.
 destroy:

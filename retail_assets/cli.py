@@ -52,6 +52,24 @@ def materialize(
 
 
 @app.command()
+def tables() -> None:
+    """Show the lake's Delta tables (RETAIL_LAKE: a directory or s3://...): version and row count."""
+    from rich.table import Table
+
+    from retail_assets.lake.tables import table_statuses
+    from retail_assets.settings import get_environment
+    from retail_model.lake import open_lake
+
+    settings = get_environment()
+    lake = open_lake(settings.lake, settings.aws)
+    table = Table("table", "version", "rows", "address", title=f"lake {lake.uri}")
+    for status in table_statuses(lake):
+        version = "-" if status.version is None else str(status.version)
+        table.add_row(status.name, version, f"{status.rows:,}", status.uri)
+    console.print(table)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,

@@ -58,3 +58,21 @@ def rebuild_region_partitions(
     partitions = [dict(zip(BY_REGION_AND_TYPE, pair, strict=True)) for pair in wanted]
     version = lake.replace_partitions(target, frame, BY_REGION_AND_TYPE, partitions, lineage={source: upstream.version})
     return Rebuild(frame, upstream.version, version)
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    name: str
+    uri: str
+    version: int | None
+    rows: int
+
+
+def table_statuses(lake: Lake) -> list[TableStatus]:
+    """Every pipeline table: where it is, its latest Delta version and its row count."""
+    statuses = []
+    for name in (RAW, QUARANTINE, INGEST_LOG, SILVER, GOLD, FEATURES):
+        snapshot = lake.snapshot(name)
+        rows = 0 if snapshot is None else snapshot.frame.select(pl.len()).collect().item()
+        statuses.append(TableStatus(name, lake.table_uri(name), None if snapshot is None else snapshot.version, rows))
+    return statuses
