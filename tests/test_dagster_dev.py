@@ -16,7 +16,11 @@ QUERY = """
     dependencyKeys { path }
     isPartitioned
     assetMaterializations(limit: 1) { runId }
+    automationCondition { label }
+    internalFreshnessPolicy { ... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds } }
+    freshnessStatusInfo { freshnessStatus }
   }
+  runsOrError { ... on Runs { count } }
 }
 """
 
@@ -34,18 +38,25 @@ def test_dagster_dev_serves_the_materialized_graph(pipeline_run, tmp_path):
     port = free_port()
     dagster = Path(sys.executable).parent / "dagster"
     log = (tmp_path / "dagster-dev.log").open("w")
+    runs_before = len(pipeline_run.instance.get_run_records())
+    environment = {**os.environ, "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5"}
     process = subprocess.Popen(
         [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/graphql"
     try:
-        def graph_loaded() -> bool:
-            reply = httpx.post(url, json={"query": QUERY}, timeout=10).json()
-            return bool(reply.get("data", {}).get("assetNodes"))
+        def query() -> dict:
+            return httpx.post(url, json={"query": QUERY}, timeout=10).json().get("data") or {}
 
-        wait_until(graph_loaded, timeout=120, what="dagster dev GraphQL", process=process)
-        nodes = httpx.post(url, json={"query": QUERY}, timeout=10).json()["data"]["assetNodes"]
+        def freshness_evaluated() -> bool:
+            nodes = query().get("assetNodes") or []
+            return any((n["freshnessStatusInfo"] or {}).get("freshnessStatus") == "HEALTHY" for n in nodes)
+
+        wait_until(lambda: bool(query().get("assetNodes")), timeout=120, what="dagster dev GraphQL", process=process)
+        wait_until(freshness_evaluated, timeout=90, what="the freshness daemon", process=process)
+        data = query()
+        nodes = data["assetNodes"]
     finally:
         stop_process_group(process)
         log.close()
@@ -58,3 +69,13 @@ def test_dagster_dev_serves_the_materialized_graph(pipeline_run, tmp_path):
     assert by_name["silver_transactions"]["isPartitioned"] and not by_name["api_release"]["isPartitioned"]
     # The runs `retail-mlops materialize` made are the ones the UI shows.
     assert all(n["assetMaterializations"] for n in nodes), "every asset shows a materialization in the UI"
+
+    # Automation and freshness are visible in the UI (no more "No automations found").
+    for name in ("basket_features", "price_sensitivity_model", "registered_model", "api_release"):
+        assert by_name[name]["automationCondition"]["label"] == "eager", name
+    for name in ("raw_transactions", "gold_baskets", "basket_features", "price_sensitivity_model"):
+        policy = by_name[name]["internalFreshnessPolicy"]
+        assert (policy["warnWindowSeconds"], policy["failWindowSeconds"]) == (7 * 86400, 8 * 86400), name
+        assert by_name[name]["freshnessStatusInfo"]["freshnessStatus"] == "HEALTHY", name
+    # Starting the UI and its daemon after a CLI run launches nothing: the lake is up to date.
+    assert data["runsOrError"]["count"] == runs_before
