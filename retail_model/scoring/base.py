@@ -1,0 +1,117 @@
+"""What every compiled scorer shares: the contract, the feature front end, and the fallback.
+
+A `Scorer` answers exactly the question `pipeline.predict_proba(rows)` answers (one row per
+feature dict, one column per class in the pipeline's order, rows summing to 1) but without
+scikit-learn's per-call overhead, which is most of the cost of scoring one basket.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+FeatureRows = Sequence[Mapping[str, float]]
+
+
+class CompileError(Exception):
+    """The pipeline has a step or setting the compiled scorers do not reproduce exactly."""
+
+
+class Scorer(ABC):
+    """Class probabilities for feature dicts: shape (rows, classes), float64, each row summing to 1."""
+
+    kind: str  # what was compiled: "linear", "calibrated_linear", "constant", "trees" or "pipeline"
+
+    @abstractmethod
+    def probabilities(self, rows: FeatureRows) -> np.ndarray: ...
+
+    def probabilities_one(self, row: Mapping[str, float]) -> list[float]:
+        """One row's probabilities as a list; scorers override it where plain Python beats numpy's per-call cost."""
+        return self.probabilities([row])[0].tolist()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kind={self.kind!r})"
+
+
+class PipelineScorer(Scorer):
+    """The generic fallback: the fitted pipeline's own `predict_proba`, for steps nothing compiles."""
+
+    kind = "pipeline"
+
+    def __init__(self, pipeline: Any, reason: str = "") -> None:
+        self.pipeline = pipeline
+        self.reason = reason  # why the fast path was not used, for logs and /v1/model
+
+    def probabilities(self, rows: FeatureRows) -> np.ndarray:
+        return normalised(np.asarray(self.pipeline.predict_proba(list(rows)), dtype=np.float64))
+
+
+class FeatureSpace:
+    """The DictVectorizer (and optional MaxAbsScaler) at the front of a pipeline, as lookups.
+
+    Values go through the vectorizer's dtype and the scaler's multiplication in that dtype, as
+    scikit-learn computes them, so the numbers reaching the classifier are bit-for-bit the same.
+    """
+
+    def __init__(self, vectorizer: Any, scaler: Any | None = None) -> None:
+        vocabulary = getattr(vectorizer, "vocabulary_", None)
+        if not isinstance(vocabulary, dict):
+            raise CompileError("the DictVectorizer is not fitted")
+        self.vocabulary: dict[str, int] = vocabulary
+        self.n_features = len(vectorizer.feature_names_)
+        self.dtype = np.dtype(vectorizer.dtype)
+        # A dense vectorizer hands 0.0 for absent features; a sparse one leaves them out, which
+        # tree libraries read as "missing", not zero.
+        self.sparse = bool(vectorizer.sparse)
+        # MaxAbsScaler multiplies the stored values by 1 / scale_ in place (kept in X's dtype).
+        self.inverse_scale = None if scaler is None else 1.0 / np.asarray(scaler.scale_)
+
+    def gather(self, rows: FeatureRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR parts (indptr, column indices, float64 values) of the rows as the classifier sees them."""
+        vocabulary = self.vocabulary
+        indices: list[int] = []
+        values: list[float] = []
+        indptr = [0]
+        for row in rows:
+            for name, value in row.items():
+                column = vocabulary.get(name)
+                if column is not None:
+                    indices.append(column)
+                    values.append(value)
+            indptr.append(len(indices))
+        columns = np.asarray(indices, dtype=np.intp)
+        data = np.asarray(values, dtype=self.dtype)
+        if self.inverse_scale is not None:
+            data = (data * self.inverse_scale[columns]).astype(self.dtype, copy=False)
+        return np.asarray(indptr, dtype=np.intp), columns, data.astype(np.float64, copy=False)
+
+
+def normalised(probabilities: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum, as PriceSensitivityModel has always reported them."""
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return probabilities
+
+
+
+
+def softmax(margins: np.ndarray) -> np.ndarray:
+    """scikit-learn's softmax, step for step, without its array-API dispatch (a few µs a call)."""
+    margins = margins - margins.max(axis=1, keepdims=True)
+    np.exp(margins, out=margins)
+    margins /= margins.sum(axis=1, keepdims=True)
+    return margins
+
+
+class ConstantScorer(Scorer):
+    """A classifier whose answer ignores the features (DummyClassifier's prior or most frequent class)."""
+
+    kind = "constant"
+
+    def __init__(self, probabilities: np.ndarray) -> None:
+        self.row = np.asarray(probabilities, dtype=np.float64)
+
+    def probabilities(self, rows: FeatureRows) -> np.ndarray:
+        return normalised(np.tile(self.row, (len(rows), 1)))
