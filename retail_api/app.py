@@ -1,93 +1,146 @@
-"""The FastAPI application: `uvicorn retail_api.app:create_app --factory`.
+"""The application: `uvicorn retail_api.app:create_app --factory` (or `retail-mlops serve`).
 
-Settings are read when the app is created, the model is loaded once in the lifespan, and a
-background task keeps it in step with the registry's release (see model_store).
+Settings are read when the app is created. The lifespan loads the model once (and keeps it in
+step with the registry, see model_store) and runs the prediction log's writer. `RetailApi` is
+the ASGI app uvicorn runs: it gives every request an id and its metrics, sends the two prediction
+endpoints down their raw fast path (retail_api.predict) and everything else (probes, /v1/model,
+/metrics, /docs, /openapi.json) to FastAPI.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
+import contextlib
+import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from starlette.types import Message, Receive, Scope, Send
 
+from retail_api import asgi
+from retail_api.errors import error_body
+from retail_api.metrics import UNMATCHED, ServiceMetrics
 from retail_api.model_store import ModelStore
-from retail_api.routers import health, predict
+from retail_api.openapi import install_openapi
+from retail_api.predict import Endpoint, PredictionEndpoints
+from retail_api.prediction_log import NoPredictionLog, PredictionLog
+from retail_api.routers import health, metrics, model
 from retail_api.settings import Settings
 
+log = logging.getLogger(__name__)
+
 # An incoming id is echoed only if it is short and plain, so it cannot inject into logs/headers.
-_ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_ACCEPTABLE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+DOCS_ASSETS = "/static-offline-docs"  # where fastapi-offline serves Swagger UI's files
+ROUTES = frozenset({"/v1/predict", "/v1/predict/batch", "/v1/model", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> RetailApi:
     settings = settings or Settings()
-    store = ModelStore(settings.open_registry(settings.open_lake()), settings.model_poll_seconds)
+    api_key = settings.resolved_api_key()
+    lake = settings.open_lake()
+    service_metrics = ServiceMetrics(ROUTES)
+    store = ModelStore(
+        settings.open_registry(lake),
+        settings.model_poll_seconds,
+        on_serving=service_metrics.serving,
+        on_refused=service_metrics.model_load_failures.inc,
+    )
+    prediction_log = (
+        PredictionLog(
+            lake,
+            service_metrics,
+            flush_seconds=settings.prediction_log_flush_seconds,
+            batch_rows=settings.prediction_log_batch_rows,
+            queue_rows=settings.prediction_log_queue_rows,
+        )
+        if settings.prediction_log
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(store.refresh)
         store.start_polling()
+        if prediction_log is not None:
+            prediction_log.start()
         try:
             yield
         finally:
             await store.stop_polling()
+            if prediction_log is not None:
+                await asyncio.to_thread(prediction_log.close)
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="Retail price-sensitivity API",
         summary="Predicts a basket's price sensitivity (High/Medium/Low) at checkout.",
         version="1",
         lifespan=lifespan,
+        redoc_url=None,
+        static_url=DOCS_ASSETS,
     )
-    app.state.settings = settings
-    app.state.model_store = store
-    app.add_middleware(RequestIdMiddleware)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.state.settings, app.state.api_key = settings, api_key
+    app.state.model_store, app.state.metrics, app.state.prediction_log = store, service_metrics, prediction_log
     app.include_router(health.router)
-    app.include_router(predict.router)
-    return app
+    app.include_router(model.router)
+    app.include_router(metrics.router)
+    install_openapi(app, settings, secured=api_key is not None)
+    endpoints = PredictionEndpoints(store, settings, api_key, service_metrics, prediction_log or NoPredictionLog())
+    return RetailApi(app, {"/v1/predict": endpoints.predict, "/v1/predict/batch": endpoints.predict_batch}, service_metrics)
 
 
-async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422, made safe for inputs JSON cannot hold: a NaN echoed back would be a 500."""
-    return JSONResponse(status_code=422, content={"detail": _finite(jsonable_encoder(error.errors()))})
+class RetailApi:
+    """Request ids and metrics for every request; the prediction endpoints direct, the rest via FastAPI."""
 
-
-def _finite(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
-
-
-class RequestIdMiddleware:
-    """Gives every request an id (the caller's X-Request-ID, else a uuid4) and echoes it back."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, fastapi: FastAPI, endpoints: dict[str, Endpoint], metrics: ServiceMetrics) -> None:
+        self.fastapi, self.endpoints, self.metrics = fastapi, endpoints, metrics
+        self.state = fastapi.state  # what tests and operators reach for: settings, model_store, metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http":  # lifespan (and websockets, which FastAPI refuses)
+            await self.fastapi(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get("x-request-id")
-        request_id = incoming if incoming and _ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
-        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        headers = dict(scope["headers"])
+        incoming = headers.get(b"x-request-id")
+        request_id = incoming.decode() if incoming and _ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
+        path = scope["path"]
+        endpoint = self.endpoints.get(path)
+        if endpoint is not None:
+            status = await self._fast(endpoint, scope, receive, send, headers, request_id)
+        else:
+            scope.setdefault("state", {})["request_id"] = request_id
+            status = await self._via_fastapi(scope, receive, send, request_id)
+        route = path if path in ROUTES else (DOCS_ASSETS if path.startswith(DOCS_ASSETS + "/") else UNMATCHED)
+        self.metrics.observe(route, status, time.perf_counter() - started)
+
+    async def _fast(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send, headers: dict, request_id: str) -> int:
+        try:
+            return await endpoint(scope, receive, send, headers, request_id)
+        except Exception:  # a bug must not leak a traceback to the client, nor go unlogged
+            log.exception("request %s to %s failed", request_id, scope["path"])
+            with contextlib.suppress(Exception):  # fails only if the answer had already started
+                await asgi.respond(send, 500, error_body(f"internal error; quote request id {request_id}"), request_id)
+            return 500
+
+    async def _via_fastapi(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
+        status = 500
 
         async def send_with_request_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        await self.app(scope, receive, send_with_request_id)
+        try:
+            await self.fastapi(scope, receive, send_with_request_id)
+        except Exception:  # Starlette has already answered 500 (no traceback); it re-raises for the log
+            log.exception("request %s to %s failed", request_id, scope["path"])
+            return 500
+        return status

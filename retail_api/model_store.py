@@ -2,9 +2,10 @@
 
 A background task polls the registry (`ModelRegistry`: JSON in the lake on a disk or S3, or
 SageMaker's Model Registry); when the released version changes it
-loads the new model off the event loop and swaps one reference. A request takes that reference
-once, so it is answered wholly by the old model or wholly by the new one, and none is dropped.
-A model that fails to load is logged and the current one keeps serving.
+loads the new model off the event loop, compiles its scorer and checks it against the pipeline
+(retail_model.scoring), and only then swaps one reference. A request takes that reference once,
+so it is answered wholly by the old model or wholly by the new one, and none is dropped. A model
+that fails to load or to score is logged and refused, and the current one keeps serving.
 """
 
 from __future__ import annotations
@@ -12,20 +13,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+
 from retail_model.artifact import ModelLoadError, PriceSensitivityModel
 from retail_model.lake import LakeError
-from retail_model.registry import ModelRegistry, RegistryError
+from retail_model.registry import ModelRegistry, RegistryEntry, RegistryError
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What serves, swapped as one object: the model, its registry entry, when it was loaded."""
+
+    model: PriceSensitivityModel
+    entry: RegistryEntry
+    loaded_at: str
+
+
 class ModelStore:
-    def __init__(self, registry: ModelRegistry, poll_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        poll_seconds: float = 2.0,
+        on_serving: Callable[[PriceSensitivityModel, bool], None] | None = None,
+        on_refused: Callable[[], None] | None = None,
+    ) -> None:
         self.registry = registry
         self.poll_seconds = poll_seconds
-        self.model: PriceSensitivityModel | None = None
-        self.loaded_at: str | None = None
+        self.on_serving = on_serving  # (model, swapped): after every load; swapped is False for the first
+        self.on_refused = on_refused
+        self.serving: Serving | None = None
         self.last_error: str | None = None
         self._attempted: tuple | None = None  # the registry state last acted on, loaded or not
         self._task: asyncio.Task | None = None
@@ -53,13 +73,24 @@ class ModelStore:
             return False
         try:
             model = self.registry.load_model(entry)
+            scorer = model.prepare()  # compile and check now: the first request must not pay for it
         except ModelLoadError as error:
             self._record_failure(f"model version {entry.version} could not be loaded: {error}")
+            if self.on_refused is not None:
+                self.on_refused()
             return False
         previous = self.model.version if self.model else None
-        self.model, self.loaded_at, self.last_error = model, _now(), None
-        log.info("serving model version %s (was %s)", model.version, previous)
+        # One assignment swaps the model: requests already holding the old one finish on it.
+        self.serving, self.last_error = Serving(model, entry, _now()), None
+        log.info("serving model version %s (was %s) with the %s scorer", model.version, previous, scorer.kind)
+        if self.on_serving is not None:
+            self.on_serving(model, previous is not None)
         return True
+
+    @property
+    def model(self) -> PriceSensitivityModel | None:
+        serving = self.serving
+        return None if serving is None else serving.model
 
     def start_polling(self) -> None:
         self._task = asyncio.create_task(self._poll(), name="model-store-poll")

@@ -6,25 +6,64 @@ too (`retail_model.settings.SharedSettings`); only what is the API's own is decl
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from retail_model.lake import Lake, open_lake
 from retail_model.registry import ModelRegistry, open_registry
-from retail_model.settings import SharedSettings
+from retail_model.settings import ConfigurationError, SharedSettings
+
+MiB = 1024 * 1024
 
 
 class Settings(SharedSettings):
-    """`RETAIL_API_KEY`, `RETAIL_MODEL_POLL_SECONDS`, plus the shared `RETAIL_LAKE`, `RETAIL_REGISTRY`, ..."""
+    """`RETAIL_API_KEY` (or `RETAIL_API_KEY_FILE`), size limits, the prediction log, plus the shared `RETAIL_LAKE`, ..."""
 
-    # When set, every /v1 request must send it in the X-API-Key header; probes stay open.
+    # When set, every /v1 request must send it in the X-API-Key header; probes and /metrics stay open.
     api_key: SecretStr | None = None
+    # The same key read from a file (a mounted Kubernetes secret); one of the two, not both.
+    api_key_file: Path | None = None
     model_poll_seconds: float = Field(default=2.0, gt=0)
 
-    @field_validator("api_key", mode="before")
+    # Size limits: over any of them a request is answered 413 before it is scored.
+    max_body_bytes: int = Field(default=4 * MiB, ge=1024)
+    max_batch_baskets: int = Field(default=1000, ge=1)
+    max_basket_lines: int = Field(default=500, ge=1)
+
+    # The prediction log: every answer, in batches, to the lake's predictions/ Delta table.
+    prediction_log: bool = True
+    prediction_log_flush_seconds: float = Field(default=5.0, gt=0)
+    prediction_log_batch_rows: int = Field(default=20_000, ge=1)  # write early when this many are waiting
+    prediction_log_queue_rows: int = Field(default=200_000, ge=1)  # beyond this, new rows are dropped (and counted)
+
+    @field_validator("api_key", "api_key_file", mode="before")
     @classmethod
     def _blank_means_unset(cls, value: object) -> object:
         # `RETAIL_API_KEY=` in a compose file or manifest means "no key", not "the empty key".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Settings:
+        if self.api_key is not None and self.api_key_file is not None:
+            raise ValueError("set RETAIL_API_KEY or RETAIL_API_KEY_FILE, not both")
+        return self
+
+    def resolved_api_key(self) -> bytes | None:
+        """The key requests must present, or None when the API is open. Reads the key file once."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value().encode()
+        if self.api_key_file is None:
+            return None
+        try:
+            key = self.api_key_file.read_text().strip()
+        except OSError as error:
+            raise ConfigurationError(
+                f"RETAIL_API_KEY_FILE={self.api_key_file} cannot be read ({error.strerror}); mount the secret or unset it"
+            ) from error
+        if not key:
+            raise ConfigurationError(f"RETAIL_API_KEY_FILE={self.api_key_file} is empty; put the key in it or unset it")
+        return key.encode()
 
     def open_lake(self) -> Lake:
         return open_lake(self.lake, self.aws)

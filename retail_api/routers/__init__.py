@@ -1,1 +1,1 @@
-"""One router per resource: predictions and the health probes."""
+"""FastAPI routers for everything but the two prediction endpoints: probes, model, metrics."""

@@ -1,31 +1,50 @@
-"""Probes: /healthz says the process is up, /readyz that a model is loaded and serving."""
+"""Probes: /healthz says the process is up, /readyz that a model is loaded and serving. No key needed."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Literal
 
-from retail_api.schemas import HealthOut, ReadyOut
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=HealthOut)
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "not_ready"]
+    model_version: str | None = None
+    candidate: str | None = None
+    feature_version: str | None = None
+    loaded_at: str | None = None
+    detail: str | None = None  # why it is not ready, or the last failed reload while serving
+
+
+@router.get("/healthz", response_model=HealthOut, summary="Liveness: the process answers")
 def healthz() -> HealthOut:
     return HealthOut()
 
 
-@router.get("/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    summary="Readiness: a model is loaded and serving",
+    responses={503: {"model": ReadyOut, "description": "No model is loaded yet (none released, or it failed to load)"}},
+)
 def readyz(request: Request, response: Response) -> ReadyOut:
     store = request.app.state.model_store
-    model = store.model
-    if model is None:
+    serving = store.serving
+    if serving is None:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return ReadyOut(status="not_ready", detail=store.last_error or "the model is still loading")
     return ReadyOut(
         status="ready",
-        model_version=model.version,
-        candidate=model.metadata.get("candidate"),
-        feature_version=model.feature_version,
-        loaded_at=store.loaded_at,
+        model_version=serving.model.version,
+        candidate=serving.model.metadata.get("candidate"),
+        feature_version=serving.model.feature_version,
+        loaded_at=serving.loaded_at,
         detail=store.last_error,
     )

@@ -1,0 +1,91 @@
+"""Prometheus metrics for /metrics: traffic, latency, predictions, the model, the prediction log.
+
+Each app has its own registry (two apps in one process, as in the tests, never mix counts).
+Routes are labelled by their template, and any path the API does not serve is `unmatched`, so a
+scanner cannot grow the label set. Run one uvicorn worker per pod (scale with replicas): each
+process counts only its own requests.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import choose_encoder
+
+from retail_model.artifact import PriceSensitivityModel
+
+# Scoring takes tens of microseconds and a batch tens of milliseconds: resolve both ends.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+UNMATCHED = "unmatched"
+
+
+class ServiceMetrics:
+    def __init__(self, routes: frozenset[str]) -> None:
+        self.routes = routes
+        self.registry = registry = CollectorRegistry()
+        self.requests = Counter(
+            "retail_api_requests", "HTTP requests answered, by route and status.", ["route", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "retail_api_request_duration_seconds",
+            "Time from the request reaching the app to its answer, by route and status.",
+            ["route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.predictions = Counter(
+            "retail_api_predictions", "Baskets scored, by predicted price sensitivity.", ["price_sensitivity"], registry=registry
+        )
+        self.model = Info("retail_api_model", "The model version serving.", registry=registry)
+        self.model_swaps = Counter(
+            "retail_api_model_swaps", "Models swapped in while serving (hot swaps; the first load is not one).", registry=registry
+        )
+        self.model_load_failures = Counter(
+            "retail_api_model_load_failures", "Released models that were refused (could not load or score).", registry=registry
+        )
+        self.log_written = Counter(
+            "retail_api_prediction_log_rows_written", "Prediction rows committed to the predictions table.", registry=registry
+        )
+        self.log_dropped = Counter(
+            "retail_api_prediction_log_rows_dropped",
+            "Prediction rows never written: queue_full (the sink falls behind) or write_failed (after retries).",
+            ["reason"],
+            registry=registry,
+        )
+        self.log_write_failures = Counter(
+            "retail_api_prediction_log_write_failures", "Failed attempts to write a batch to the predictions table.", registry=registry
+        )
+        self.log_queued = Gauge("retail_api_prediction_log_queued_rows", "Prediction rows waiting to be written.", registry=registry)
+        self._per_route: dict[tuple[str, int], tuple] = {}
+        self._per_class = {name: self.predictions.labels(name) for name in ("High", "Medium", "Low")}
+
+    def observe(self, path: str, status: int, seconds: float) -> None:
+        key = (path, status)
+        children = self._per_route.get(key)
+        if children is None:  # labels() takes a lock and builds a tuple: do it once per route and status
+            route = path if path in self.routes else UNMATCHED
+            children = (self.requests.labels(route, str(status)), self.latency.labels(route, str(status)))
+            if route != UNMATCHED:
+                self._per_route[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def count_predictions(self, codes_by_class: dict[str, int]) -> None:
+        for name, count in codes_by_class.items():
+            self._per_class[name].inc(count)
+
+    def serving(self, model: PriceSensitivityModel, swapped: bool) -> None:
+        self.model.info(
+            {
+                "version": model.version,
+                "candidate": str(model.metadata.get("candidate", "")),
+                "feature_version": model.feature_version,
+                "scorer": model.scorer.kind,
+            }
+        )
+        if swapped:
+            self.model_swaps.inc()
+
+    def exposition(self, accept: str) -> tuple[bytes, str]:
+        """The metrics in the format the scraper asks for (Prometheus text, or OpenMetrics), and its type."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type
