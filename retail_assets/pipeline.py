@@ -15,8 +15,9 @@ from rich.progress import Progress
 
 from retail_assets.definitions import defs
 from retail_assets.defs.asset_keys import FEATURES, GOLD, MODEL, RAW, REGISTERED, RELEASE, SILVER
-from retail_assets.defs.partitions import every_region_and_basket_type, shop_weeks
-from retail_assets.ingest.landing import REJECTED, land_directory, landed_files, pending_files
+from retail_assets.defs.partitions import every_region_and_basket_type, shop_weeks, week_range_tags
+from retail_assets.ingest.landing import REJECTED, ingested_versions, land_directory, landed_files, pending_files
+from retail_assets.ingest.watch import contiguous_blocks
 from retail_assets.settings import get_environment
 from retail_model.lake import open_lake
 from retail_model.registry import open_registry
@@ -68,19 +69,37 @@ def run_pipeline(landing: Path | None, instance: dg.DagsterInstance, progress: P
     job = defs().resolve_implicit_global_asset_job_def()
     summary = PipelineSummary(lake=lake.uri, rejected=lake.uri_of(REJECTED))
 
-    pending = {f.week for f in pending_files(lake)}
+    versions = {f.week: f.fingerprint for f in pending_files(lake)}
+    pending = set(versions)
     summary.weeks_unchanged = [f.week for f in landed if f.week not in pending]
     new_weeks = [w for w in sorted(pending) if not instance.has_dynamic_partition(shop_weeks.name, w)]
     if new_weeks:
         instance.add_dynamic_partitions(shop_weeks.name, new_weeks)
     with progress:
-        task = progress.add_task("raw_transactions", total=len(pending) or 1)
-        for week in sorted(pending):
-            result = _execute(job, instance, asset_selection=[RAW], partition_key=week)
-            (summary.weeks_ingested if result.success else summary.weeks_rejected).append(week)
+        # Every pending week in one run (one per block of neighbouring weeks), not one run a week.
+        blocks = contiguous_blocks(instance.get_dynamic_partitions(shop_weeks.name), pending)
+        task = progress.add_task(f"raw_transactions ({len(pending)} weeks, {len(blocks)} run(s))", total=len(blocks) or 1)
+        failed_runs = []
+        for block in blocks:
+            result = _execute(job, instance, asset_selection=[RAW], tags=week_range_tags(block[0], block[-1]))
+            if not result.success:
+                failed_runs.append(result)
             progress.advance(task)
         if not pending:
             progress.update(task, completed=1, description="raw_transactions (nothing new)")
+        outcome = ingested_versions(lake)
+        for week in sorted(pending):
+            logged = outcome.get(week) or {}
+            if logged.get("fingerprint") != versions[week]:
+                continue  # this run left no word about this version of the file
+            (summary.weeks_ingested if logged["status"] == "ingested" else summary.weeks_rejected).append(week)
+        unaccounted = sorted(pending - set(summary.weeks_ingested) - set(summary.weeks_rejected))
+        if unaccounted:  # neither ingested nor set aside: the run itself broke (a bug, the lake unreachable)
+            raise PipelineError(
+                f"raw_transactions failed for week(s) {', '.join(unaccounted)} "
+                f"(run {', '.join(r.run_id for r in failed_runs) or '?'}; open it in the Dagster UI):\n"
+                + "\n".join(_failure_messages(failed_runs))
+            )
 
         task = progress.add_task("silver_transactions + gold_baskets", total=1)
         tags = every_region_and_basket_type(instance)
@@ -102,6 +121,10 @@ def run_pipeline(landing: Path | None, instance: dg.DagsterInstance, progress: P
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
     """One in-process run; its full log lives in the Dagster UI, the console only shows errors."""
     return job.execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False, **kwargs)
+
+
+def _failure_messages(results: list[dg.ExecuteInProcessResult]) -> list[str]:
+    return [event.message for result in results for event in result.all_events if event.is_failure and event.message][-3:]
 
 
 def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: list[dg.AssetKey], tags: dict, step: str) -> None:

@@ -33,6 +33,7 @@ from retail_model.settings import AwsSettings
 # the versions of the tables the written rows were built from (lineage).
 _COMMIT_TOKEN = "retail_mlops.commit"
 _LINEAGE = "retail_mlops.lineage"
+_PROPERTIES = "retail_mlops.properties"
 
 
 class LakeError(Exception):
@@ -50,6 +51,13 @@ class StoredObject:
     @property
     def name(self) -> str:
         return self.key.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Commit:
+    version: int
+    lineage: dict[str, int]  # source table -> the version this commit was built from
+    properties: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,7 @@ class Lake(ABC):
         partition_by: Sequence[str],
         partitions: Sequence[Mapping[str, object]],
         lineage: Mapping[str, int] | None = None,
+        properties: Mapping[str, str] | None = None,
     ) -> int:
         """Replace exactly `partitions` (values of `partition_by`) with `frame`, in one commit.
 
@@ -118,8 +127,8 @@ class Lake(ABC):
         )
         if self._open(table) is None:
             # deltalake cannot apply a predicate to a table that does not exist yet.
-            return self._write(table, frame, lineage, mode="overwrite", partition_by=partition_by)
-        return self._write(table, frame, lineage, mode="overwrite", partition_by=partition_by, predicate=predicate)
+            return self._write(table, frame, lineage, properties, mode="overwrite", partition_by=partition_by)
+        return self._write(table, frame, lineage, properties, mode="overwrite", partition_by=partition_by, predicate=predicate)
 
     def overwrite_table(
         self,
@@ -129,14 +138,23 @@ class Lake(ABC):
         lineage: Mapping[str, int] | None = None,
     ) -> int:
         """Replace the whole table (its schema too) in one commit; returns the new version."""
-        return self._write(table, frame, lineage, mode="overwrite", partition_by=partition_by, schema_mode="overwrite")
+        return self._write(table, frame, lineage, None, mode="overwrite", partition_by=partition_by, schema_mode="overwrite")
 
     def append(self, table: str, frame: pl.DataFrame, partition_by: Sequence[str] | None = None) -> int:
-        return self._write(table, frame, None, mode="append", partition_by=partition_by)
+        return self._write(table, frame, None, None, mode="append", partition_by=partition_by)
 
     def lineage(self, table: str, version: int) -> dict[str, int]:
         """The source-table versions the commit `version` of `table` recorded ({} when none)."""
         return json.loads(self._commit_info(table, version).get(_LINEAGE) or "{}")
+
+    def commits(self, table: str, limit: int = 200) -> Iterator[Commit]:
+        """The table's commits, newest first, with the lineage and properties each recorded."""
+        latest = self.table_version(table)
+        if latest is None:
+            return
+        for version in range(latest, max(latest - limit, -1), -1):
+            info = self._commit_info(table, version)
+            yield Commit(version, json.loads(info.get(_LINEAGE) or "{}"), json.loads(info.get(_PROPERTIES) or "{}"))
 
     def _open(self, table: str, version: int | None = None) -> DeltaTable | None:
         try:
@@ -144,11 +162,15 @@ class Lake(ABC):
         except TableNotFoundError:
             return None
 
-    def _write(self, table: str, frame: pl.DataFrame, lineage: Mapping[str, int] | None, **options) -> int:
+    def _write(
+        self, table: str, frame: pl.DataFrame, lineage: Mapping[str, int] | None, properties: Mapping[str, str] | None, **options
+    ) -> int:
         token = uuid.uuid4().hex
         metadata = {_COMMIT_TOKEN: token}
         if lineage:
             metadata[_LINEAGE] = json.dumps(dict(lineage), sort_keys=True)
+        if properties:
+            metadata[_PROPERTIES] = json.dumps(dict(properties), sort_keys=True)
         partition_by = options.pop("partition_by", None)
         write_deltalake(
             self.table_uri(table),
@@ -198,6 +220,10 @@ class Lake(ABC):
 
     @abstractmethod
     def read_bytes(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and the fingerprint of exactly those bytes (sha256 / the ETag served with them)."""
 
     @abstractmethod
     def write_bytes(self, key: str, data: bytes) -> None:
@@ -292,6 +318,10 @@ class LocalLake(Lake):
             return self.path(key).read_bytes()
         except FileNotFoundError as error:
             raise LakeError(f"{self.uri_of(key)} does not exist") from error
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        data = self.read_bytes(key)
+        return data, hashlib.sha256(data).hexdigest()
 
     def write_bytes(self, key: str, data: bytes) -> None:
         target = self.path(key)
@@ -398,6 +428,15 @@ class S3Lake(Lake):
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
         except ClientError as error:
             raise LakeError(f"cannot read {self.uri_of(key)}: {error}") from error
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as error:
+            raise LakeError(f"cannot read {self.uri_of(key)}: {error}") from error
+        return response["Body"].read(), response["ETag"].strip('"')
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)  # a PUT is atomic

@@ -61,14 +61,16 @@ def test_bad_rows_go_to_quarantine_with_every_reason_and_counts_reconcile(tmp_pa
     result = read_weekly_file(path)
     assert result.rows_read == 6
     assert result.kept.height + result.quarantined.height == result.rows_read
-    reasons = dict(zip(result.quarantined["source_row"], result.quarantined["reason"], strict=True))
-    assert "SPEND is not a number" in reasons[2] and "SHOP_DATE" in reasons[2] and "SHOP_HOUR" in reasons[2]
-    assert "BASKET_TYPE not in contract: Weird" in reasons[3] and "STORE_FORMAT" in reasons[3]
-    assert reasons[4] == "missing BASKET_ID"
-    assert "differs from the file's week" in reasons[5]
-    assert reasons[6].startswith("has 3 fields, expected 22")
+    reasons = dict(zip(result.quarantined["source_line"], result.quarantined["reason"], strict=True))
+    # source_line is the physical line in the file, as an editor shows it: the header is line 1.
+    assert "SPEND is not a number" in reasons[3] and "SHOP_DATE" in reasons[3] and "SHOP_HOUR" in reasons[3]
+    assert "BASKET_TYPE not in contract: Weird" in reasons[4] and "STORE_FORMAT" in reasons[4]
+    assert reasons[5] == "missing BASKET_ID"
+    assert "differs from the file's week" in reasons[6]
+    assert reasons[7] == "has 3 fields, expected 22"
     # The quarantine keeps the row as it landed, so nothing is lost.
-    assert result.quarantined.filter(pl.col("source_row") == 2)["spend"][0] == "abc"
+    assert result.quarantined.filter(pl.col("source_line") == 3)["spend"][0] == "abc"
+    assert result.quarantined.filter(pl.col("source_line") == 7)["line"][0] == "1,2,3"
     assert result.reason_counts["SPEND is not a number"] == 1
 
 

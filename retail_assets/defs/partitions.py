@@ -21,3 +21,8 @@ def every_region_and_basket_type(instance: dg.DagsterInstance) -> dict[str, str]
     if not keys:
         return {}
     return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+
+
+def week_range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that ingest the weeks first..last (in partition order) in one run."""
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}

@@ -1,9 +1,11 @@
 """The landing zone: which weekly files have landed, which need (re-)ingesting, and rejection.
 
 The landing zone is `landing/` under the lake root, on a disk or on S3, reached through the
-`Lake` interface. A file's version is its fingerprint (sha256 on a disk, the ETag on S3); what
-raw_transactions ingested is recorded in the `ingest_log` table. Plain logic shared by the
-landing sensor, the raw_transactions asset and the CLI: no Dagster import.
+`Lake` interface. A file's version is its fingerprint (sha256 on a disk, the ETag on S3). Every
+attempt raw_transactions makes is appended to the `ingest_log` table (status `ingested` or
+`rejected`), so the log says which file version each week was last built from, and a file that
+goes A -> B -> A is ingested three times. Plain logic shared by the landing sensor, the
+raw_transactions asset and the CLI: no Dagster import.
 """
 
 from __future__ import annotations
@@ -58,15 +60,21 @@ def landed_files(lake: Lake) -> list[LandedFile]:
 
 
 def ingested_versions(lake: Lake) -> dict[str, dict]:
-    """week -> what raw_transactions last ingested for it (file, fingerprint, size, stamp, counts)."""
+    """week -> the latest ingest_log entry for it (file, fingerprint, size, stamp, status, counts)."""
     log = lake.scan(INGEST_LOG)
     if log is None:
         return {}
-    return {str(row["shop_week"]): row for row in log.collect().iter_rows(named=True)}
+    latest = (
+        log.sort("logged_at")
+        .group_by("shop_week")
+        .agg(pl.all().last(), pl.len().alias("generation"))  # generation: how many attempts the week has seen
+        .collect()
+    )
+    return {str(row["shop_week"]): row for row in latest.iter_rows(named=True)}
 
 
 def pending_files(lake: Lake) -> list[PendingFile]:
-    """Landed files whose week was never ingested, or was ingested from other content.
+    """Landed files whose week was never ingested, or was last ingested (or rejected) from other content.
 
     The sensor asks this every tick, so a file whose size and stamp (mtime or ETag) match the
     record is not fingerprinted again; only a file that looks different is, and only new
@@ -99,47 +107,35 @@ def land_directory(source: Path, lake: Lake) -> list[str]:
     return landed
 
 
-def reject_file(lake: Lake, landed: LandedFile, reason: str) -> str:
+def reject_file(lake: Lake, landed: LandedFile, fingerprint: str, reason: str) -> str:
     """File a whole unreadable file under landing/rejected/ with `<file>.error.json` saying why."""
     name = landed.stored.name
     target = f"{REJECTED}/{name}"
     lake.copy(landed.key, target)
     lake.write_json(
         f"{target}.error.json",
-        {
-            "file": name,
-            "fingerprint": lake.fingerprint(landed.stored),
-            "reason": reason,
-            "rejected_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        {"file": name, "fingerprint": fingerprint, "reason": reason, "rejected_at": datetime.now(UTC).isoformat(timespec="seconds")},
     )
     return lake.uri_of(target)
 
 
-def ingest_log_row(landed: LandedFile, fingerprint: str, rows_read: int, kept: int, quarantined: int, run_id: str) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "shop_week": [int(landed.week)],
-            "file": [landed.stored.name],
-            "fingerprint": [fingerprint],
-            "size": [landed.stored.size],
-            "stamp": [landed.stored.stamp],
-            "rows_read": [rows_read],
-            "rows_kept": [kept],
-            "rows_quarantined": [quarantined],
-            "run_id": [run_id],
-            "ingested_at": [datetime.now(UTC)],
-        },
-        schema={
-            "shop_week": pl.Int32(),
-            "file": pl.String(),
-            "fingerprint": pl.String(),
-            "size": pl.Int64(),
-            "stamp": pl.String(),
-            "rows_read": pl.Int64(),
-            "rows_kept": pl.Int64(),
-            "rows_quarantined": pl.Int64(),
-            "run_id": pl.String(),
-            "ingested_at": pl.Datetime("us", "UTC"),
-        },
-    )
+LOG_SCHEMA = {
+    "shop_week": pl.Int32(),
+    "file": pl.String(),
+    "fingerprint": pl.String(),  # of the bytes that were parsed
+    "size": pl.Int64(),
+    "stamp": pl.String(),
+    "status": pl.String(),  # ingested | rejected
+    "reason": pl.String(),  # why a file was rejected
+    "data_lines": pl.Int64(),  # counted from the bytes, independently of the parser
+    "blank_lines": pl.Int64(),
+    "rows_kept": pl.Int64(),
+    "rows_quarantined": pl.Int64(),
+    "run_id": pl.String(),
+    "logged_at": pl.Datetime("us", "UTC"),
+}
+
+
+def log_rows(entries: list[dict]) -> pl.DataFrame:
+    now = datetime.now(UTC)
+    return pl.DataFrame([{**dict.fromkeys(LOG_SCHEMA), "logged_at": now, **entry} for entry in entries], schema=LOG_SCHEMA)

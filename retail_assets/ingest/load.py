@@ -1,46 +1,118 @@
-"""Load one landed week into the lake: raw rows, quarantined rows, and the ingest log entry.
+"""Load landed weeks into the lake: raw rows, quarantined rows, and one ingest-log entry per file.
 
-Three Delta commits, each replacing only this week's partition; the ingest log is written
-last, so a load that dies half-way leaves the week pending and the next run redoes it whole.
-Plain logic: no Dagster import.
+Weeks are parsed one file at a time and committed in groups of about `rows_per_commit` rows: one
+Delta commit replaces the group's weeks in raw, one in quarantine, one appends to the ingest log
+(written last, so a load that dies half-way leaves its weeks pending and the next run redoes
+them). Memory stays bounded by the group, not by the number of weeks. A file that cannot be read
+is rejected (copied to landing/rejected/ with the reason, logged) and the other weeks go on; a
+rejected re-delivery never replaces a week's earlier good data. Plain logic: no Dagster import.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import polars as pl
 
-from retail_assets.ingest.landing import LandedFile, ingest_log_row
-from retail_assets.ingest.reader import IngestResult, parse_weekly_file
+from retail_assets.ingest.landing import LandedFile, log_rows, reject_file
+from retail_assets.ingest.reader import IngestResult, UnreadableFileError, count_lines, parse_weekly_file
 from retail_assets.lake.tables import BY_WEEK, INGEST_LOG, QUARANTINE, RAW
 from retail_model.lake import Lake
 
+DEFAULT_ROWS_PER_COMMIT = 1_000_000
+
 
 @dataclass(frozen=True)
-class WeekLoad:
-    result: IngestResult
-    raw_version: int
-    quarantine_version: int
-    log_version: int
+class Rejection:
+    week: str
+    file: str
+    reason: str
+    where: str
 
 
-def load_week(lake: Lake, landed: LandedFile, fingerprint: str, run_id: str) -> WeekLoad:
-    """Parse the landed file and replace its week in raw, quarantine and the ingest log.
+@dataclass
+class LoadReport:
+    results: dict[str, IngestResult] = field(default_factory=dict)  # week -> what was parsed and written
+    rejected: list[Rejection] = field(default_factory=list)
+    raw_version: int | None = None
+    quarantine_version: int | None = None
+    preview: pl.DataFrame | None = None  # the first kept rows, for people to look at
 
-    Raises UnreadableFileError when the file cannot be read as a weekly extract at all.
-    """
-    result = parse_weekly_file(landed.stored.name, lake.read_bytes(landed.key))
-    week = int(landed.week)
-    partition = [{"shop_week": week}]
-    kept = result.kept.with_columns(source_fingerprint=pl.lit(fingerprint))
-    raw_version = lake.replace_partitions(RAW, kept, BY_WEEK, partition)
-    quarantine_version = lake.replace_partitions(QUARANTINE, quarantine_table(result.quarantined, week), BY_WEEK, partition)
-    log = ingest_log_row(landed, fingerprint, result.rows_read, result.kept.height, result.quarantined.height, run_id)
-    log_version = lake.replace_partitions(
-        INGEST_LOG, log, BY_WEEK, partition, lineage={RAW: raw_version, QUARANTINE: quarantine_version}
-    )
-    return WeekLoad(result, raw_version, quarantine_version, log_version)
+    @property
+    def rows_kept(self) -> int:
+        return sum(r.kept.height for r in self.results.values())
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(r.quarantined.height for r in self.results.values())
+
+
+def load_weeks(
+    lake: Lake,
+    files: list[LandedFile],
+    run_id: str,
+    rows_per_commit: int = DEFAULT_ROWS_PER_COMMIT,
+    on_week: Callable[[str, IngestResult], None] | None = None,
+) -> LoadReport:
+    report = LoadReport()
+    group: list[tuple[LandedFile, str, IngestResult]] = []
+    rejections: list[dict] = []
+    for landed in files:
+        data, fingerprint = lake.read_versioned(landed.key)
+        try:
+            result = parse_weekly_file(landed.stored.name, data)
+        except Exception as error:  # noqa: BLE001 - any failure to read a file rejects that file, not the run
+            reason = str(error) if isinstance(error, UnreadableFileError) else _unexpected(landed, error)
+            report.rejected.append(Rejection(landed.week, landed.stored.name, reason, reject_file(lake, landed, fingerprint, reason)))
+            rejections.append(_log_entry(landed, fingerprint, run_id, status="rejected", reason=reason, data=data))
+            continue
+        group.append((landed, fingerprint, result))
+        if on_week is not None:
+            on_week(landed.week, result)
+        if sum(r.kept.height + r.quarantined.height for _, _, r in group) >= rows_per_commit:
+            _commit(lake, group, run_id, report)
+            group = []
+    _commit(lake, group, run_id, report)
+    if rejections:
+        lake.append(INGEST_LOG, log_rows(rejections), partition_by=BY_WEEK)
+    return report
+
+
+def _commit(lake: Lake, group: list[tuple[LandedFile, str, IngestResult]], run_id: str, report: LoadReport) -> None:
+    if not group:
+        return
+    partitions = [{"shop_week": int(landed.week)} for landed, _, _ in group]
+    kept = pl.concat([r.kept.with_columns(source_fingerprint=pl.lit(fp)) for _, fp, r in group])
+    quarantined = pl.concat([quarantine_table(r.quarantined, r.week) for _, _, r in group])
+    report.raw_version = lake.replace_partitions(RAW, kept, BY_WEEK, partitions)
+    report.quarantine_version = lake.replace_partitions(QUARANTINE, quarantined, BY_WEEK, partitions)
+    entries = [
+        _log_entry(landed, fp, run_id, status="ingested", result=result) for landed, fp, result in group
+    ]
+    lake.append(INGEST_LOG, log_rows(entries), partition_by=BY_WEEK)
+    if report.preview is None:
+        report.preview = kept.head(5)
+    for landed, _, result in group:
+        report.results[landed.week] = result
+
+
+def _log_entry(
+    landed: LandedFile, fingerprint: str, run_id: str, status: str, result: IngestResult | None = None,
+    reason: str | None = None, data: bytes | None = None,
+) -> dict:
+    entry = {
+        "shop_week": int(landed.week), "file": landed.stored.name, "fingerprint": fingerprint, "size": landed.stored.size,
+        "stamp": landed.stored.stamp, "status": status, "reason": reason, "run_id": run_id,
+    }
+    if result is not None:
+        entry |= {"data_lines": result.data_lines, "blank_lines": result.blank_lines,
+                  "rows_kept": result.kept.height, "rows_quarantined": result.quarantined.height}
+    elif data is not None:
+        count = count_lines(data)
+        entry |= {"data_lines": count.data_lines, "blank_lines": count.blank_lines, "rows_kept": 0, "rows_quarantined": 0}
+    return entry
 
 
 def quarantine_table(quarantined: pl.DataFrame, week: int) -> pl.DataFrame:
@@ -48,6 +120,12 @@ def quarantine_table(quarantined: pl.DataFrame, week: int) -> pl.DataFrame:
 
     The row's own SHOP_WEEK text (which may be what was wrong with it) stays in `shop_week_text`.
     """
-    return quarantined.rename({"shop_week": "shop_week_text"}).select(
-        pl.lit(week, dtype=pl.Int32()).alias("shop_week"), pl.all()
+    return quarantined.rename({"shop_week": "shop_week_text"}).select(pl.lit(week, dtype=pl.Int32()).alias("shop_week"), pl.all())
+
+
+def _unexpected(landed: LandedFile, error: Exception) -> str:
+    where = traceback.extract_tb(error.__traceback__)[-1]
+    return (
+        f"{landed.stored.name}: could not be read ({type(error).__name__}: {error}, at {where.filename}:{where.lineno}); "
+        "the file was set aside so the other weeks could go on"
     )

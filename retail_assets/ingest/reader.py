@@ -1,23 +1,37 @@
-"""Read one landed weekly file into typed rows, quarantining every row that breaks the contract.
+"""Read one landed weekly file, accounting for every physical line.
 
-Rows in = rows kept + rows quarantined, always. A file that cannot be read at all (not text,
-no header, columns missing) raises `UnreadableFileError`, and the caller files it under
-`landing/rejected/` with the reason. Plain logic: no Dagster import.
+Each line after the header is kept (typed), quarantined with every reason it broke (undecodable
+bytes, an unbalanced quote, the wrong number of fields, a bad type or domain, a week that is
+not the file's), or the whole file is rejected (`UnreadableFileError`: not text, no header,
+columns missing), which the caller files under `landing/rejected/`. A line is parsed on its own:
+a quote left open never swallows the lines after it. `data_lines` is counted from the bytes,
+independently of the parser, so kept + quarantined = data_lines is a real reconciliation.
+
+Fast path: polars reads the file as one text column per physical line, and lines with no quote
+characters (all of them, in practice) are split on commas in one vectorised step; only lines
+with quotes go through Python's csv module. Plain logic: no Dagster import.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from retail_assets.ingest import contract
+from retail_assets.ingest.rules import split_by_rules
 
-KEPT_COLUMNS = [name.lower() for name in contract.COLUMNS] + ["source_file", "source_row"]
-QUARANTINE_COLUMNS = [name.lower() for name in contract.COLUMNS] + ["source_file", "source_row", "reason"]
+CARRIED = ["source_file", "source_line"]
+KEPT_COLUMNS = [name.lower() for name in contract.COLUMNS] + CARRIED
+QUARANTINE_COLUMNS = [name.lower() for name in contract.COLUMNS] + [*CARRIED, "line", "reason"]
+_TEXT_COLUMNS = [name.lower() for name in contract.COLUMNS]
+_BOM = b"\xef\xbb\xbf"
+_LINE_SEPARATOR = "\x1f"
+_BEFORE_VALUE = np.frombuffer(b",\n", dtype=np.uint8)
+_AFTER_VALUE = np.frombuffer(b",\n\r", dtype=np.uint8)  # never in a CSV line we can read fast; a file that holds it takes the slow path
 
 
 class UnreadableFileError(Exception):
@@ -29,28 +43,53 @@ class IngestResult:
     week: int
     kept: pl.DataFrame
     quarantined: pl.DataFrame
-    rows_read: int
+    data_lines: int  # non-blank lines after the header, counted from the bytes
+    blank_lines: int
     column_spelling: str  # "dunnhumby" or "seg"
-    encoding: str
     ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return self.data_lines
 
     @property
     def reason_counts(self) -> dict[str, int]:
         if self.quarantined.is_empty():
             return {}
         # Summarise by rule ("BASKET_TYPE not in contract"), not by each offending value.
-        reasons = self.quarantined.select(
-            pl.col("reason").str.split("; ").explode().str.split(":").list.first().alias("reason")
-        )
-        counts = reasons.group_by("reason").len().sort("len", descending=True)
+        reasons = self.quarantined.select(pl.col("reason").str.split("; ").explode().str.split(":").list.first())
+        counts = reasons.group_by("reason").len().sort("len", "reason", descending=[True, False])
         return dict(zip(counts["reason"].to_list(), counts["len"].to_list(), strict=True))
 
 
-def week_of_file(path: Path) -> int:
-    match = contract.FILE_NAME_PATTERN.match(path.name)
+@dataclass(frozen=True)
+class LineCount:
+    data_lines: int
+    blank_lines: int
+
+
+def week_of_file(name: str | Path) -> int:
+    name = Path(name).name
+    match = contract.FILE_NAME_PATTERN.match(name)
     if not match:
-        raise UnreadableFileError(f"{path.name}: weekly files must be named transactions_YYYYWW.csv")
+        raise UnreadableFileError(f"{name}: weekly files must be named transactions_YYYYWW.csv")
     return int(match["week"])
+
+
+def count_lines(data: bytes, padded: bool | None = None) -> LineCount:
+    """Data lines of a file from its bytes alone (no CSV parsing): every line after the first
+    that holds anything but whitespace. The reconciliation check compares the parser against this."""
+    data = data.removeprefix(_BOM)
+    padded = _padded(data) if padded is None else padded
+    if b"\n\n" not in data and b"\n\r\n" not in data and not padded:
+        # No empty or whitespace-only line can exist: count newlines at C speed.
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+        return LineCount(max(lines - 1, 0), 0)
+    lines = data.split(b"\n")[1:]
+    if lines and lines[-1] == b"":
+        lines.pop()  # the newline that ends the last line does not start another
+    blank = sum(1 for line in lines if not line.strip())
+    return LineCount(len(lines) - blank, blank)
 
 
 def read_weekly_file(path: Path) -> IngestResult:
@@ -59,73 +98,154 @@ def read_weekly_file(path: Path) -> IngestResult:
 
 def parse_weekly_file(name: str, data: bytes) -> IngestResult:
     """Parse a weekly file's bytes (from a disk or S3) named `name`."""
-    path = Path(name)  # only its name is used: for the week and in messages
-    week = week_of_file(path)
-    text, encoding = _decode(path, data)
-    records = csv.reader(io.StringIO(text, newline=""))
-    header = next(records, None)
-    if not header or all(not cell.strip() for cell in header):
-        raise UnreadableFileError(f"{path.name}: the file is empty or has no header row")
-    canonical, spelling, ignored = _canonical_header(path.name, header)
-
-    width = len(header)
-    good_rows: list[list[str]] = []
-    good_line_numbers: list[int] = []
-    ragged: list[tuple[int, list[str]]] = []
-    for line_number, record in enumerate(records, start=1):
-        if not record:  # a blank line is not a row
-            continue
-        if len(record) == width:
-            good_rows.append(record)
-            good_line_numbers.append(line_number)
-        else:
-            ragged.append((line_number, record))
-
-    positions = {name: canonical.index(name) for name in contract.COLUMNS}
-    strings = pl.DataFrame(
-        {name.lower(): [row[positions[name]] for row in good_rows] for name in contract.COLUMNS},
-        schema={name.lower(): pl.String() for name in contract.COLUMNS},
-    ).with_columns(
-        pl.all().str.strip_chars().replace("", None),
-        source_file=pl.lit(path.name),
-        source_row=pl.Series(good_line_numbers, dtype=pl.Int64()),
-    )
+    week = week_of_file(name)
+    if b"\x00" in data[:4096]:
+        raise UnreadableFileError(f"{name}: binary content (NUL bytes); expected a CSV text file")
+    data = data.removeprefix(_BOM)
+    first_line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    if not first_line.strip():
+        raise UnreadableFileError(f"{name}: the file is empty or has no header row")
+    header = next(csv.reader([first_line.decode("utf-8", errors="backslashreplace")]))
+    canonical, spelling, ignored = _canonical_header(name, header)
+    # Columns beyond the contract are ignored; give them unique names so splitting never clashes.
+    canonical = [c if c in contract.COLUMNS else f"__ignored_{i}" for i, c in enumerate(canonical)]
+    padded = _padded(data)
+    count = count_lines(data, padded)
+    fields = _clean_file_fields(data, canonical, count)
+    if fields is not None:
+        broken = pl.DataFrame(schema={"source_line": pl.Int64(), "line": pl.String(), "reason": pl.String()})
+    else:
+        lines = _physical_lines(data)
+        body = lines.slice(1).filter(pl.col("text").str.strip_chars().str.len_chars() > 0)
+        fields, broken = _fields(body, canonical)
+        fields = fields.with_columns(pl.col(_TEXT_COLUMNS).replace("", None))  # as polars' reader does
+    strings = fields.with_columns(source_file=pl.lit(name))
+    if padded:  # whitespace around values: tolerated, and an all-blank value is a missing one
+        strings = strings.with_columns(pl.col(_TEXT_COLUMNS).str.strip_chars().replace("", None))
     if spelling == "seg":
         strings = strings.with_columns(
             pl.col(column.lower()).replace(codes) for column, codes in contract.ALTERNATIVE_CODES.items()
         )
-    typed = _typed(strings)
-    reasons = _row_reasons(strings, typed, week)
-    checked = typed.with_columns(reason=reasons)
-
-    kept = checked.filter(pl.col("reason").is_null()).select(KEPT_COLUMNS)
-    bad_typed = checked.filter(pl.col("reason").is_not_null()).select("source_row", "reason")
-    quarantined = pl.concat(
-        [
-            strings.join(bad_typed, on="source_row", how="inner").select(QUARANTINE_COLUMNS),
-            _ragged_frame(ragged, path.name, width),
-        ],
-        how="vertical",
-    ).sort("source_row")
+    kept, invalid = split_by_rules(strings, week, CARRIED + ["line"])
+    if invalid.height and invalid["line"].null_count():
+        physical = data.split(b"\n")  # the fast path kept no text: take each bad row's line from the bytes
+        texts = [physical[n - 1].rstrip(b"\r").decode("utf-8", errors="backslashreplace") for n in invalid["source_line"]]
+        invalid = invalid.with_columns(line=pl.Series(texts, dtype=pl.String()))
+    quarantined = pl.concat([invalid, broken.with_columns(source_file=pl.lit(name))], how="diagonal_relaxed")
     return IngestResult(
         week=week,
-        kept=kept,
-        quarantined=quarantined,
-        rows_read=len(good_rows) + len(ragged),
+        kept=kept.drop("line"),
+        quarantined=quarantined.select(QUARANTINE_COLUMNS).sort("source_line"),
+        data_lines=count.data_lines,
+        blank_lines=count.blank_lines,
         column_spelling=spelling,
-        encoding=encoding,
         ignored_columns=ignored,
     )
 
 
-def _decode(path: Path, raw: bytes) -> tuple[str, str]:
-    if b"\x00" in raw[:4096]:
-        raise UnreadableFileError(f"{path.name}: binary content (NUL bytes); expected a CSV text file")
+def _clean_file_fields(data: bytes, canonical: list[str], count: LineCount) -> pl.DataFrame | None:
+    """The whole file in one polars read, when it is provably line-exact: UTF-8, no quote
+    characters, no blank lines, and exactly one comma less than columns on every data line
+    (checked by counting commas; a longer line makes polars raise). None means: go line by line."""
+    if b'"' in data or count.blank_lines or not _is_utf8(data) or data.count(b",") != (len(canonical) - 1) * (count.data_lines + 1):
+        return None
     try:
-        return raw.decode("utf-8-sig"), "utf-8"
+        frame = pl.read_csv(data, has_header=True, new_columns=canonical, quote_char=None, infer_schema=False)
+    except pl.exceptions.ComputeError:
+        return None
+    if frame.height != count.data_lines:
+        return None
+    return frame.select(
+        pl.int_range(2, frame.height + 2, dtype=pl.Int64()).alias("source_line"),
+        pl.lit(None, dtype=pl.String()).alias("line"),  # quarantined rows get their text back later
+        *(pl.col(name).alias(name.lower()) for name in contract.COLUMNS),
+    )
+
+
+def _padded(data: bytes) -> bool:
+    """A space or tab next to a comma or a line end: some value needs stripping.
+
+    numpy over the bytes: a regex or substring scans cost several times more on a 4 MB file."""
+    codes = np.frombuffer(data, dtype=np.uint8)
+    blanks = np.flatnonzero((codes == 32) | (codes == 9))
+    if blanks.size == 0:
+        return False
+    if blanks[0] == 0 or blanks[-1] == codes.size - 1:
+        return True
+    return bool(np.isin(codes[blanks - 1], _BEFORE_VALUE).any() or np.isin(codes[blanks + 1], _AFTER_VALUE).any())
+
+
+def _physical_lines(data: bytes) -> pl.DataFrame:
+    """One row per physical line: `source_line` (1 = the header), `text`, `undecodable`."""
+    if _is_utf8(data) and _LINE_SEPARATOR.encode() not in data:
+        lines = pl.read_csv(
+            data, has_header=False, separator=_LINE_SEPARATOR, quote_char=None, new_columns=["text"],
+            schema_overrides={"text": pl.String()}, infer_schema=False,
+        ) if data.strip() else pl.DataFrame({"text": []}, schema={"text": pl.String()})
+        undecodable = [False] * lines.height
+    else:
+        # Rare: bytes that are not UTF-8 (each such line is quarantined, its bytes shown escaped),
+        # or our fast path's separator inside the data. Python splits these files line by line.
+        raw = data.split(b"\n")
+        if raw and raw[-1] == b"":
+            raw.pop()
+        undecodable = [not _is_utf8(line) for line in raw]
+        texts = [line.rstrip(b"\r").decode("utf-8", errors="backslashreplace") for line in raw]
+        lines = pl.DataFrame({"text": texts}, schema={"text": pl.String()})
+    return lines.with_columns(
+        source_line=pl.int_range(1, lines.height + 1, dtype=pl.Int64()),
+        undecodable=pl.Series(undecodable, dtype=pl.Boolean()),
+    )
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
     except UnicodeDecodeError:
-        # Spreadsheet exports of these extracts are often Windows-1252; every contract value is ASCII.
-        return raw.decode("cp1252", errors="replace"), "cp1252"
+        return False
+    return True
+
+
+def _fields(body: pl.DataFrame, canonical: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split lines into the contract's text columns; lines that cannot be split come back as `broken`."""
+    width = len(canonical)
+    quoted = pl.col("text").str.contains('"', literal=True)
+    commas = pl.col("text").str.count_matches(",", literal=True)
+    body = body.with_columns(
+        reason=pl.when(pl.col("undecodable"))
+        .then(pl.lit("undecodable bytes: the line is not UTF-8 text"))
+        .when(~quoted & (commas + 1 != width))
+        .then(pl.format(f"has {{}} fields, expected {width}", commas + 1))
+    )
+    plain = body.filter(pl.col("reason").is_null() & ~quoted)
+    split = plain.select(
+        "source_line", "text", pl.col("text").str.split_exact(",", width - 1).struct.rename_fields(canonical).alias("f")
+    ).unnest("f")
+
+    quoted_rows, quote_problems = [], []
+    for line_number, text in body.filter(pl.col("reason").is_null() & quoted).select("source_line", "text").iter_rows():
+        try:
+            values = next(csv.reader([text], strict=True))
+        except csv.Error:
+            quote_problems.append((line_number, text, "unbalanced quote: a field opens a \" that never closes on this line"))
+            continue
+        if len(values) != width:
+            quote_problems.append((line_number, text, f"has {len(values)} fields, expected {width}"))
+        else:
+            quoted_rows.append({"source_line": line_number, "text": text, **dict(zip(canonical, values, strict=True))})
+    columns = ["source_line", "text", *canonical]
+    parsed = pl.concat(
+        [split.select(columns), pl.DataFrame(quoted_rows, schema={c: (pl.Int64() if c == "source_line" else pl.String()) for c in columns})],
+        how="vertical_relaxed",
+    )
+    fields = parsed.select("source_line", pl.col("text").alias("line"), *(pl.col(name).alias(name.lower()) for name in contract.COLUMNS))
+    broken = pl.concat(
+        [
+            body.filter(pl.col("reason").is_not_null()).select("source_line", pl.col("text").alias("line"), "reason"),
+            pl.DataFrame(quote_problems, schema={"source_line": pl.Int64(), "line": pl.String(), "reason": pl.String()}, orient="row"),
+        ]
+    )
+    return fields, broken
 
 
 def _canonical_header(file_name: str, header: list[str]) -> tuple[list[str], str, list[str]]:
@@ -150,58 +270,3 @@ def _canonical_header(file_name: str, header: list[str]) -> tuple[list[str], str
         raise UnreadableFileError(f"{file_name}: column(s) {', '.join(duplicated)} appear more than once")
     ignored = [name for name in canonical if name not in contract.COLUMNS]
     return canonical, spelling, ignored
-
-
-def _typed(strings: pl.DataFrame) -> pl.DataFrame:
-    return strings.with_columns(
-        pl.col("shop_week").cast(pl.Int32, strict=False),
-        pl.col("shop_date").str.to_date("%Y%m%d", strict=False),
-        pl.col("shop_weekday").cast(pl.Int8, strict=False),
-        pl.col("shop_hour").cast(pl.Int8, strict=False),
-        pl.col("quantity").cast(pl.Int32, strict=False),
-        pl.col("spend").cast(pl.Float64, strict=False),
-    )
-
-
-def _row_reasons(strings: pl.DataFrame, typed: pl.DataFrame, week: int) -> pl.Series:
-    """One expression per rule; a row's reason lists every rule it breaks, joined by '; '."""
-    s, t = strings, typed
-    rules: list[pl.Series] = []
-
-    def rule(failed: pl.Series, reason: str | pl.Series) -> None:
-        text = reason if isinstance(reason, pl.Series) else pl.Series([reason] * len(failed))
-        rules.append(pl.select(pl.when(failed.fill_null(False)).then(text).otherwise(None)).to_series())
-
-    for name in contract.REQUIRED_COLUMNS:
-        rule(s[name.lower()].is_null(), f"missing {name}")
-    for name in ("shop_week", "shop_weekday", "shop_hour", "quantity"):
-        rule(s[name].is_not_null() & t[name].is_null(), f"{name.upper()} is not a whole number")
-    rule(s["spend"].is_not_null() & t["spend"].is_null(), "SPEND is not a number")
-    rule(s["shop_date"].is_not_null() & t["shop_date"].is_null(), "SHOP_DATE is not a YYYYMMDD date")
-    rule(t["shop_week"].is_not_null() & (t["shop_week"] != week), f"SHOP_WEEK differs from the file's week {week}")
-    rule(~t["shop_hour"].is_between(0, 23), "SHOP_HOUR outside 0..23")
-    rule(~t["shop_weekday"].is_between(1, 7), "SHOP_WEEKDAY outside 1..7")
-    rule(t["quantity"] < 1, "QUANTITY below 1")
-    rule(t["spend"] < 0, "SPEND is negative")
-    rule(t["spend"].is_nan() | t["spend"].is_infinite(), "SPEND is not finite")
-    for name, domain in contract.DOMAINS.items():
-        column = s[name.lower()]
-        rule(column.is_not_null() & ~column.is_in(list(domain)), pl.select(pl.format(f"{name} not in contract: {{}}", column)).to_series())
-    region = s["store_region"]
-    rule(region.is_not_null() & ~region.str.contains(contract.STORE_REGION_PATTERN.pattern), "STORE_REGION is not a region code")
-    return pl.select(pl.concat_str(rules, separator="; ", ignore_nulls=True).replace("", None)).to_series()
-
-
-def _ragged_frame(ragged: list[tuple[int, list[str]]], file_name: str, width: int) -> pl.DataFrame:
-    """Rows whose field count is wrong cannot be mapped to columns: keep their text whole."""
-    schema = {name: pl.String() for name in QUARANTINE_COLUMNS} | {"source_row": pl.Int64()}
-    rows = [
-        {
-            "shop_week": None,
-            "source_file": file_name,
-            "source_row": line_number,
-            "reason": f"has {len(record)} fields, expected {width}: {','.join(record)[:500]}",
-        }
-        for line_number, record in ragged
-    ]
-    return pl.DataFrame(rows, schema=schema).select(QUARANTINE_COLUMNS)

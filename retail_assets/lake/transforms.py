@@ -14,7 +14,7 @@ BASKET_LEVEL = [name.lower() for name in contract.BASKET_COLUMNS]
 LINE_FIELDS = [name.lower() for name in contract.LINE_COLUMNS]
 
 
-def silver_from_raw(raw: pl.DataFrame) -> pl.DataFrame:
+def silver_from_raw(raw: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
     """Clean, normalised lines: anonymous shoppers carry no segment; ordered for stable files."""
     anonymous = pl.col("cust_code").is_null()
     return raw.with_columns(
@@ -37,3 +37,34 @@ def gold_from_silver(silver: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("basket_id")
     )
+
+
+def inconsistent_baskets(lines: pl.LazyFrame) -> pl.DataFrame:
+    """Baskets whose lines disagree on a basket-level column (region, type, week, label, ...).
+
+    Such a basket cannot be placed in one partition or given one label, so it goes to quarantine
+    whole rather than be split. Returns basket_id and a reason naming the columns and values
+    that disagree. A hash of each line's basket-level values keeps the scan cheap; only the
+    (usually zero) suspects are then examined column by column.
+    """
+    suspects = (
+        lines.select("basket_id", pl.struct(BASKET_LEVEL).hash().alias("attributes"))
+        .group_by("basket_id")
+        .agg(pl.col("attributes").n_unique())
+        .filter(pl.col("attributes") > 1)
+        .select("basket_id")
+        .collect()
+    )
+    if suspects.is_empty():
+        return pl.DataFrame(schema={"basket_id": pl.String(), "reason": pl.String()})
+    values = lines.join(suspects.lazy(), on="basket_id").group_by("basket_id").agg(
+        pl.col(name).unique().sort().cast(pl.String()).alias(name) for name in BASKET_LEVEL
+    ).collect()
+    parts = [
+        pl.when(pl.col(name).list.len() > 1).then(pl.format(f"{name.upper()} ({{}})", pl.col(name).list.join(", ")))
+        for name in BASKET_LEVEL
+    ]
+    return values.select(
+        "basket_id",
+        pl.format("lines of basket {} disagree on {}", "basket_id", pl.concat_str(parts, separator="; ", ignore_nulls=True)).alias("reason"),
+    ).sort("basket_id")

@@ -9,18 +9,32 @@ from retail_model.lake import Lake
 
 @dg.asset_check(asset=RAW)
 def raw_rows_reconcile_with_landed_files(lake: dg.ResourceParam[Lake]) -> dg.AssetCheckResult:
-    """For every landed week: rows read from the file = rows kept in raw + rows quarantined."""
-    recorded = ingested_versions(lake)
-    kept = _rows_by_week(lake, RAW_TABLE)
-    quarantined = _rows_by_week(lake, QUARANTINE)
+    """For every ingested week: the file's data lines (counted from its bytes) = rows in raw + rows in quarantine."""
+    latest = {week: entry for week, entry in ingested_versions(lake).items() if entry["status"] == "ingested"}
+    kept, quarantined = _rows_by_week(lake, RAW_TABLE), _rows_by_week(lake, QUARANTINE)
     mismatched: dict[str, dict[str, int]] = {}
-    for week, record in sorted(recorded.items()):
-        counts = {"read": record["rows_read"], "kept": kept.get(int(week), 0), "quarantined": quarantined.get(int(week), 0)}
-        if counts["kept"] + counts["quarantined"] != counts["read"]:
+    for week, entry in sorted(latest.items()):
+        counts = {"data_lines": entry["data_lines"], "raw": kept.get(int(week), 0), "quarantine": quarantined.get(int(week), 0)}
+        if counts["raw"] + counts["quarantine"] != counts["data_lines"]:
             mismatched[week] = counts
     return dg.AssetCheckResult(
         passed=not mismatched,
-        metadata={"weeks_checked": len(recorded), "mismatched_weeks": dg.MetadataValue.json(mismatched)},
+        metadata={
+            "weeks_checked": len(latest),
+            "data_lines": sum(e["data_lines"] for e in latest.values()),
+            "mismatched_weeks": dg.MetadataValue.json(mismatched),
+        },
+    )
+
+
+@dg.asset_check(asset=RAW)
+def landed_files_readable(lake: dg.ResourceParam[Lake]) -> dg.AssetCheckResult:
+    """The latest version of every landed weekly file could be read (none is sitting in landing/rejected/)."""
+    rejected = {week: entry["reason"] for week, entry in ingested_versions(lake).items() if entry["status"] == "rejected"}
+    return dg.AssetCheckResult(
+        passed=not rejected,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"rejected_weeks": dg.MetadataValue.json(rejected), "where": dg.MetadataValue.path(lake.uri_of("landing/rejected"))},
     )
 
 

@@ -6,7 +6,7 @@ from retail_assets.defs.asset_keys import GOLD, RAW, SILVER
 from retail_assets.defs.metadata import delta_metadata, table_metadata
 from retail_assets.defs.partitions import region_and_basket_type
 from retail_assets.lake import tables
-from retail_assets.lake.transforms import gold_from_silver, silver_from_raw
+from retail_assets.lake.transforms import gold_from_silver
 from retail_model.lake import Lake
 
 
@@ -20,12 +20,22 @@ from retail_model.lake import Lake
 )
 def silver_transactions(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]) -> dg.MaterializeResult:
     """Clean transaction lines of every landed week, by store region and basket type."""
-    rebuild = _rebuild(context, lake, tables.RAW, tables.SILVER, silver_from_raw)
+    try:
+        rebuild = tables.rebuild_silver(lake, _wanted(context), _covers_every_partition(context))
+    except tables.MissingUpstreamError as error:
+        raise dg.Failure(str(error)) from error
+    if rebuild.quarantined_baskets:
+        context.log.warning(
+            f"{rebuild.quarantined_baskets} baskets ({rebuild.quarantined_lines} lines) disagree across their lines "
+            f"and were set aside whole in {lake.table_uri(tables.BASKET_QUARANTINE)}"
+        )
     return dg.MaterializeResult(
         metadata={
             **table_metadata(rebuild.frame),
             **delta_metadata(lake.table_uri(tables.SILVER), rebuild.version, raw=rebuild.source_version),
             "partitions_written": len(context.partition_keys),
+            "baskets_quarantined": rebuild.quarantined_baskets,
+            "lines_quarantined": rebuild.quarantined_lines,
         }
     )
 
@@ -56,10 +66,19 @@ def gold_baskets(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]
     )
 
 
-def _rebuild(context: dg.AssetExecutionContext, lake: Lake, source: str, target: str, transform) -> tables.Rebuild:
+def _wanted(context: dg.AssetExecutionContext) -> list[tuple[str, str]]:
     """This run's (store_region, basket_type) partitions, one or all of them (a single-run backfill)."""
-    wanted = [(k.keys_by_dimension["store_region"], k.keys_by_dimension["basket_type"]) for k in context.partition_keys]
+    return [(k.keys_by_dimension["store_region"], k.keys_by_dimension["basket_type"]) for k in context.partition_keys]
+
+
+def _covers_every_partition(context: dg.AssetExecutionContext) -> bool:
+    every = region_and_basket_type.get_partition_keys(dynamic_partitions_store=context.instance)
+    return set(context.partition_keys) >= set(every)
+
+
+def _rebuild(context: dg.AssetExecutionContext, lake: Lake, source: str, target: str, transform) -> tables.Rebuild:
+    wanted = _wanted(context)
     try:
-        return tables.rebuild_region_partitions(lake, source, target, transform, wanted)
+        return tables.rebuild_region_partitions(lake, source, target, transform, wanted, _covers_every_partition(context))
     except tables.MissingUpstreamError as error:
         raise dg.Failure(str(error)) from error

@@ -1,0 +1,30 @@
+"""What the instance knows about earlier runs for one piece of work, found by its tags.
+
+Sensors ask this instead of trusting run keys alone: a run key, once used, is never launched
+again, which would leave a failed or cancelled ingest unretried for good.
+"""
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+MAX_ATTEMPTS = 3
+_FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+
+
+@dataclass(frozen=True)
+class Attempts:
+    in_progress: bool
+    failures: int
+
+    @property
+    def exhausted(self) -> bool:
+        return self.failures >= MAX_ATTEMPTS
+
+
+def attempts(instance: dg.DagsterInstance, tags: dict[str, str]) -> Attempts:
+    records = instance.get_run_records(dg.RunsFilter(tags=tags))
+    return Attempts(
+        in_progress=any(not record.dagster_run.is_finished for record in records),
+        failures=sum(record.dagster_run.status in _FAILED for record in records),
+    )

@@ -1,0 +1,77 @@
+"""The data contract's row rules, as polars expressions: typing, and every rule a row breaks.
+
+A row's `reason` lists every rule it breaks, joined by '; ' ("SPEND is not a number; SHOP_HOUR
+outside 0..23"), so a quarantined row tells the whole story at once. Plain logic: no Dagster.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from retail_assets.ingest import contract
+
+# Columns whose text becomes a typed value; every other contract column stays text.
+TYPED = {
+    "shop_week": pl.Int32(),
+    "shop_weekday": pl.Int8(),
+    "shop_hour": pl.Int8(),
+    "quantity": pl.Int32(),
+    "spend": pl.Float64(),
+}
+
+
+def typed(strings: pl.DataFrame) -> pl.DataFrame:
+    """The text columns cast to their types; a value that does not parse becomes null (a rule catches it)."""
+    return strings.with_columns(
+        *(pl.col(name).cast(dtype, strict=False) for name, dtype in TYPED.items()),
+        pl.col("shop_date").str.to_date("%Y%m%d", strict=False),
+    )
+
+
+def reasons(week: int) -> pl.Expr:
+    """Evaluated on a frame holding the text columns and their typed twins (suffix `_typed`)."""
+
+    def text(name: str) -> pl.Expr:
+        return pl.col(name)
+
+    def value(name: str) -> pl.Expr:
+        return pl.col(f"{name}_typed")
+
+    broken: list[pl.Expr] = []
+
+    def rule(failed: pl.Expr, reason: str | pl.Expr) -> None:
+        message = pl.lit(reason) if isinstance(reason, str) else reason
+        broken.append(pl.when(failed.fill_null(False)).then(message))
+
+    for name in contract.REQUIRED_COLUMNS:
+        rule(text(name.lower()).is_null(), f"missing {name}")
+    for name in ("shop_week", "shop_weekday", "shop_hour", "quantity"):
+        rule(text(name).is_not_null() & value(name).is_null(), f"{name.upper()} is not a whole number")
+    rule(text("spend").is_not_null() & value("spend").is_null(), "SPEND is not a number")
+    rule(text("shop_date").is_not_null() & value("shop_date").is_null(), "SHOP_DATE is not a YYYYMMDD date")
+    rule(value("shop_week") != week, f"SHOP_WEEK differs from the file's week {week}")
+    rule(~value("shop_hour").is_between(0, 23), "SHOP_HOUR outside 0..23")
+    rule(~value("shop_weekday").is_between(1, 7), "SHOP_WEEKDAY outside 1..7")
+    rule(value("quantity") < 1, "QUANTITY below 1")
+    rule(value("spend") < 0, "SPEND is negative")
+    rule(value("spend").is_nan() | value("spend").is_infinite(), "SPEND is not finite")
+    for name, domain in contract.DOMAINS.items():
+        column = text(name.lower())
+        rule(column.is_not_null() & ~column.is_in(list(domain)), pl.format(f"{name} not in contract: {{}}", column))
+    region = text("store_region")
+    rule(region.is_not_null() & ~region.str.contains(contract.STORE_REGION_PATTERN.pattern), "STORE_REGION is not a region code")
+    return pl.concat_str(broken, separator="; ", ignore_nulls=True).replace("", None)
+
+
+def split_by_rules(strings: pl.DataFrame, week: int, carried: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(kept rows, typed; rows that break a rule, as text with their reason). `carried` columns ride along."""
+    columns = [name.lower() for name in contract.COLUMNS]
+    values = typed(strings.select(columns)).rename(lambda name: f"{name}_typed")
+    checked = pl.concat([strings, values], how="horizontal").with_columns(reason=reasons(week))
+    broken = pl.col("reason").is_not_null()
+    converted = set(TYPED) | {"shop_date"}
+    kept = checked.filter(~broken).select(
+        *(pl.col(f"{name}_typed").alias(name) if name in converted else pl.col(name) for name in columns), *carried
+    )
+    quarantined = checked.filter(broken).select(*columns, *carried, "reason")
+    return kept, quarantined
