@@ -19,7 +19,7 @@ CHECKOV_VERSION := 3.3.30
 UV_VERSION := 0.13.8
 TF_PROD := infra/envs/prod
 
-.PHONY: install tools lock-images sample-data pipeline pipeline-aws demo serve ui test bench clean destroy
+.PHONY: install tools lock-images sample-data pipeline pipeline-aws demo serve ui test bench bench-serve clean destroy
 
 install: $(STAMP)
 
@@ -76,6 +76,10 @@ lock-images: $(TOOLS_STAMP)
 
 bench: $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## bench-serve: the API under wrk vs a naive FastAPI + pandas + scikit-learn service (needs wrk; see bench/README.md)
+bench-serve: $(STAMP)
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf .retail .dagster_home .dagster_home_aws sample_data

@@ -18,6 +18,9 @@ MAX_MESSAGE_CHARS = 300
 _LOCATED = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
+# Whole numbers are decoded as floats that are multiples of 1 (see schemas): say it in JSON's words.
+_WORDING = (("Expected `float` that's a multiple of 1.0", "Expected a whole number"), ("Expected `float`", "Expected a number"))
+
 _encode = msgspec.json.Encoder().encode
 
 
@@ -39,6 +42,8 @@ def validation_error_body(error: Exception) -> bytes:
 
 def _locate(text: str) -> tuple[str, list[str | int]]:
     """msgspec's "<rule> - at `$.lines[0].spend`" as ("<rule>", ["lines", 0, "spend"])."""
+    for msgspec_words, ours in _WORDING:
+        text = text.replace(msgspec_words, ours)
     match = _LOCATED.match(text)
     if match is None:
         return _safe(text), []

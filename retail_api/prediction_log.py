@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
@@ -183,6 +184,10 @@ def to_frame(answered: list[Answered]) -> pl.DataFrame:
             values += features.values()
             offsets.append(len(names))
             digests.append(features_digest(features))
+            if len(digests) % 64 == 0:
+                # Let the event loop run: this thread holds the GIL while it builds rows, and the
+                # loop would otherwise wait up to the interpreter's 5 ms switch interval for it.
+                time.sleep(0)
     matrix = np.asarray(probabilities, dtype=np.float64).reshape(-1, 3)
     stamp_array = pa.array(stamps, pa.timestamp("us", tz="UTC"))
     table = pa.table(

@@ -34,7 +34,7 @@ WHITESPACE = " \t\n\r\x0b\x0c"
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, extra_json_schema={"pattern": r"[^ \t\n\r\v\f]"})]
 # JSON has one number type: 2.0 is the whole number 2 (JSON Schema's "integer" accepts it), but
 # msgspec's int refuses it. So whole numbers are floats that are a multiple of 1 (the schema says
-# exactly that), turned into ints in __post_init__.
+# exactly that). The features compute the same numbers from 2.0 as from 2; to_basket makes ints.
 Quantity = Annotated[float, msgspec.Meta(ge=1, le=10_000, multiple_of=1)]
 Spend = Annotated[float, msgspec.Meta(ge=0, le=100_000, description="GBP, finite")]
 Hour = Annotated[float, msgspec.Meta(ge=0, le=23, multiple_of=1)]
@@ -65,7 +65,6 @@ class BasketLineIn(_Request):
             names = ("prod_code", "prod_code_10", "prod_code_20", "prod_code_30", "prod_code_40")
             blank = next(name for name in names if not (getattr(self, name) or "x").strip(WHITESPACE))
             raise ValueError(f"`{blank}` is blank")
-        self.quantity = int(self.quantity)
 
 
 class CustomerIn(_Request):
@@ -96,14 +95,13 @@ class BasketIn(_Request):
     def __post_init__(self) -> None:
         if not self.basket_id.strip(WHITESPACE) or not self.store_code.strip(WHITESPACE):
             raise ValueError(f"`{'store_code' if self.basket_id.strip(WHITESPACE) else 'basket_id'}` is blank")
-        self.shop_hour = int(self.shop_hour)
 
     def to_basket(self) -> Basket:
         """The basket as retail_model sees it (the features read the same attributes from either)."""
         customer = self.customer
         return Basket(
             shop_date=self.shop_date,
-            shop_hour=self.shop_hour,
+            shop_hour=int(self.shop_hour),
             store_code=self.store_code,
             store_format=self.store_format,
             store_region=self.store_region,
@@ -112,7 +110,7 @@ class BasketIn(_Request):
             basket_dominant_mission=self.basket_dominant_mission,
             customer=Customer(customer.code, customer.price_sensitivity, customer.lifestage) if customer else None,
             lines=tuple(
-                BasketLine(line.prod_code, line.prod_code_10, line.prod_code_20, line.prod_code_30, line.prod_code_40, line.quantity, line.spend)
+                BasketLine(line.prod_code, line.prod_code_10, line.prod_code_20, line.prod_code_30, line.prod_code_40, int(line.quantity), line.spend)
                 for line in self.lines
             ),
         )

@@ -1,0 +1,256 @@
+"""Serving benchmark: the real API under wrk, against a naive FastAPI + pandas + scikit-learn service.
+
+    .venv/bin/python bench/serve.py                      # builds (once) a 104-week lake, then measures
+    .venv/bin/python bench/serve.py --lake .retail       # or serve the model of an existing lake
+
+Both services run with uvicorn, one worker, pinned to CPU 0; wrk (one thread, 16 connections) runs
+on CPU 1 and posts real baskets from the model's held-out test weeks, round robin, for a fixed
+time. The API runs as in production: API key on, metrics on, the prediction log writing to the
+lake. One service runs at a time. Before timing, both answer the same baskets and must agree on
+every class. Printed: requests/s, p50/p95/p99 for each, the ratio, and the batch endpoint's
+baskets/s. Method and figures: bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+KEY = "bench-key"
+TARGETS = {"rps": 5000.0, "p99_ms": 5.0, "ratio": 25.0, "batch_baskets_per_s": 25000.0}
+LUA = """
+local bodies, key, counter = {}, nil, 0
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  key = args[2]
+end
+function request()
+  counter = counter + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["X-API-Key"] = key}, bodies[counter % #bodies + 1])
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK_JSON {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, ' ..
+    '"status": %d, "timeout": %d, "p50": %d, "p95": %d, "p99": %d, "max": %d}\\n', summary.requests, summary.duration,
+    e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    latency.max))
+end
+"""
+
+
+def main() -> None:
+    args = _arguments()
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("bench/serve.py needs wrk, the HTTP load generator: `sudo apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`")
+    lake = Path(args.lake).resolve() if args.lake else _build_lake(args.weeks, args.baskets_per_week)
+    model_dir, version, metrics = _released_model(lake)
+    single, batch = _bodies(lake, metrics, args.lines, args.batch_size)
+    print(_machine())
+    print(f"model {version}: {metrics.get('winner')}, {metrics.get('n_features', '?')} features, trained on "
+          f"{metrics.get('n_train', 0):,} baskets of {len(metrics.get('split', {}).get('train_weeks', []))} weeks, "
+          f"test macro-F1 {metrics.get('macro_f1', float('nan')):.3f}")  # fmt: skip
+    print(f"requests: {len(single)} real {args.lines}-line baskets from the test weeks; batches of {args.batch_size} baskets\n")
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as scratch:
+        work = Path(scratch)
+        (work / "post.lua").write_text(LUA)
+        _write_lines(work / "single.txt", single)
+        _write_lines(work / "batch.txt", [{"baskets": batch[i : i + args.batch_size]} for i in range(0, len(batch), args.batch_size)])
+        api_env = {"RETAIL_LAKE": str(lake), "RETAIL_API_KEY": KEY, "RETAIL_MODEL_POLL_SECONDS": "5"}
+        api_command = [str(BIN / "python"), "-m", "uvicorn", "retail_api.app:create_app", "--factory",
+                       "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        naive_command = [str(BIN / "python"), "-m", "uvicorn", "bench.naive_service:app", "--log-level", "warning"]
+        naive_env = {"NAIVE_MODEL_DIR": str(model_dir)}
+        _check_agreement(api_command, api_env, naive_command, naive_env, single[:50])
+        results = {}
+        with _server(api_command, api_env) as base:
+            results["api"] = _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections)
+            results["batch"] = _wrk(wrk, work, base + "/v1/predict/batch", "batch.txt", args.seconds, args.connections)
+            log_rows = _log_rows(httpx.get(base + "/metrics", timeout=10).text)
+        with _server(naive_command, naive_env) as base:
+            results["naive"] = _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections)
+    _report(results, args, log_rows)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lake", help="serve the released model of this lake (default: build one, cached)")
+    parser.add_argument("--weeks", type=int, default=104, help="weeks of sample data for the built lake")
+    parser.add_argument("--baskets-per-week", type=int, default=4500)
+    parser.add_argument("--seconds", type=int, default=15, help="duration of each timed run")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (clients)")
+    parser.add_argument("--lines", type=int, default=18, help="lines per basket of the single-basket requests")
+    parser.add_argument("--batch-size", type=int, default=500, help="baskets per batch request")
+    return parser.parse_args()
+
+
+def _build_lake(weeks: int, baskets_per_week: int) -> Path:
+    """sample-data + materialize, as a user runs them, into a cache folder reused by later runs."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "retail-mlops" / f"bench-serve-{weeks}x{baskets_per_week}"
+    lake = cache / "lake"
+    if (lake / "registry").is_dir():
+        print(f"reusing {lake} (delete {cache} to rebuild)")
+        return lake
+    env = {**os.environ, "RETAIL_LAKE": str(lake), "DAGSTER_HOME": str(cache / "dagster_home")}
+    (cache / "dagster_home").mkdir(parents=True, exist_ok=True)
+    print(f"building {lake}: {weeks} weeks x {baskets_per_week} baskets, then the whole graph (minutes, once)")
+    cli = str(BIN / "retail-mlops")
+    sample = cache / "sample"
+    subprocess.run([cli, "sample-data", "--out", str(sample), "--weeks", str(weeks), "--baskets-per-week", str(baskets_per_week)], env=env, check=True)
+    subprocess.run([cli, "materialize", "--landing", str(sample)], env=env, check=True)
+    return lake
+
+
+def _released_model(lake: Path) -> tuple[Path, str, dict]:
+    from retail_model.lake import LocalLake
+    from retail_model.registry import LakeModelRegistry
+
+    entry = LakeModelRegistry(LocalLake(lake)).serving_entry()
+    if entry is None:
+        sys.exit(f"{lake} has no released or Approved model: run `retail-mlops materialize` on it first")
+    model_dir = Path(entry.model_uri)
+    metrics = json.loads((model_dir / "metrics.json").read_text()) if (model_dir / "metrics.json").is_file() else {}
+    return model_dir, entry.version, metrics
+
+
+def _bodies(lake: Path, metrics: dict, lines: int, batch_size: int) -> tuple[list[dict], list[dict]]:
+    """Checkout requests built from gold baskets of the model's test weeks (never trained on)."""
+    from retail_model.lake import LocalLake
+
+    gold = LocalLake(lake).scan("gold")
+    weeks = metrics.get("split", {}).get("test_weeks") or gold.select(pl.col("shop_week").max()).collect().to_series().to_list()
+    held_out = gold.filter(pl.col("shop_week").is_in(weeks) & (pl.col("basket_price_sensitivity") != "XX")).sort("basket_id").collect()
+    single = [_request(row) for row in held_out.filter(pl.col("lines").list.len() == lines).head(2000).iter_rows(named=True)]
+    if len(single) < 50:
+        sys.exit(f"only {len(single)} test baskets have {lines} lines; pick another --lines")
+    batch = [_request(row) for row in held_out.head(max(batch_size * 8, 4000)).iter_rows(named=True)]
+    return single, batch
+
+
+def _request(row: dict) -> dict:
+    body = {key: row[key] for key in ("basket_id", "shop_hour", "store_code", "store_format", "store_region", "basket_size",
+                                      "basket_type", "basket_dominant_mission")}  # fmt: skip
+    body["shop_date"] = row["shop_date"].isoformat()
+    body["lines"] = [{k: v for k, v in line.items() if v is not None} for line in row["lines"]]
+    if row["cust_code"]:
+        body["customer"] = {"code": row["cust_code"], "price_sensitivity": row["cust_price_sensitivity"], "lifestage": row["cust_lifestage"]}
+    return body
+
+
+def _write_lines(path: Path, documents: list[dict]) -> None:
+    path.write_text("".join(json.dumps(document) + "\n" for document in documents))
+
+
+@contextmanager
+def _server(command: list[str], env: dict[str, str]) -> Iterator[str]:
+    """A uvicorn server pinned to CPU 0 on a free port; stopped by its pid (SIGTERM, then SIGKILL)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)], env={**os.environ, **env}, cwd=ROOT,
+        start_new_session=True, preexec_fn=lambda: _pin(0),
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                sys.exit(f"{command} exited with code {process.returncode}")
+            try:
+                if httpx.post(base + "/v1/predict", content=b"{}", headers={"X-API-Key": KEY}, timeout=2).status_code == 422:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)  # the API writes its queued predictions before it exits
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _pin(cpu: int) -> None:
+    if len(os.sched_getaffinity(0)) > 1:
+        os.sched_setaffinity(0, {cpu})
+
+
+def _check_agreement(api_command, api_env, naive_command, naive_env, bodies: list[dict]) -> None:
+    answers = {}
+    for name, command, env in (("api", api_command, api_env), ("naive", naive_command, naive_env)):
+        with _server(command, env) as base, httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=30) as http:
+            answers[name] = [http.post("/v1/predict", json=body).json()["code"] for body in bodies]
+    agree = sum(a == b for a, b in zip(answers["api"], answers["naive"], strict=True))
+    print(f"the two services agree on {agree}/{len(bodies)} baskets' classes")
+    if agree != len(bodies):
+        sys.exit("the baseline answers differently from the API: the comparison would be meaningless")
+
+
+def _wrk(wrk: str, work: Path, url: str, bodies: str, seconds: int, connections: int) -> dict:
+    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(work / "post.lua"), url,
+               "--", str(work / bodies), KEY]  # fmt: skip
+    subprocess.run([*command[:4], "-d2s", *command[5:]], capture_output=True, check=True, preexec_fn=lambda: _pin(1))  # warm-up
+    run = subprocess.run(command, capture_output=True, text=True, check=True, preexec_fn=lambda: _pin(1))
+    result = json.loads(re.search(r"WRK_JSON (\{.*\})", run.stdout)[1])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["errors"] = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return result
+
+
+def _log_rows(metrics: str) -> dict[str, float]:
+    rows = {"written": 0.0, "dropped": 0.0}
+    for line in metrics.splitlines():
+        if line.startswith("retail_api_prediction_log_rows_written_total"):
+            rows["written"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("retail_api_prediction_log_rows_dropped_total"):
+            rows["dropped"] += float(line.rsplit(" ", 1)[1])
+    return rows
+
+
+def _machine() -> str:
+    load = os.getloadavg()[0]
+    note = "" if load < 0.5 else f"  WARNING: other processes are busy (1-min load {load:.2f}): figures will be low"
+    return f"machine: {os.cpu_count()} CPUs, load average {load:.2f} before the run; Python {sys.version.split()[0]}{note}"
+
+
+def _report(results: dict, args: argparse.Namespace, log_rows: dict) -> None:
+    print(f"\n{'':26s} {'req/s':>9s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} {'errors':>7s}")
+    names = {"api": "retail_api  /v1/predict", "naive": "naive       /v1/predict", "batch": "retail_api  /v1/predict/batch"}
+    for key in ("api", "naive", "batch"):
+        r = results[key]
+        print(f"{names[key]:26s} {r['rps']:9,.0f} {r['p50'] / 1e3:8.2f} {r['p95'] / 1e3:8.2f} {r['p99'] / 1e3:8.2f} {r['errors']:7d}")
+    api, naive, batch = results["api"], results["naive"], results["batch"]
+    ratio = api["rps"] / naive["rps"]
+    baskets_per_s = batch["rps"] * args.batch_size
+    print(f"\nratio retail_api / naive: {ratio:.1f}x requests/s; batch: {baskets_per_s:,.0f} baskets/s ({args.batch_size} per request)")
+    print(f"prediction log during the API's runs: {log_rows['written']:,.0f} rows written, {log_rows['dropped']:,.0f} dropped")
+    checks = [
+        (f"single basket >= {TARGETS['rps']:,.0f} req/s", api["rps"] >= TARGETS["rps"]),
+        (f"p99 <= {TARGETS['p99_ms']:.0f} ms", api["p99"] / 1e3 <= TARGETS["p99_ms"]),
+        (f">= {TARGETS['ratio']:.0f}x the naive baseline", ratio >= TARGETS["ratio"]),
+        (f"batch >= {TARGETS['batch_baskets_per_s']:,.0f} baskets/s", baskets_per_s >= TARGETS["batch_baskets_per_s"]),
+    ]
+    print("targets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
+
+
+if __name__ == "__main__":
+    main()
