@@ -80,12 +80,12 @@ def main() -> None:
         naive_env = {"NAIVE_MODEL_DIR": str(model_dir)}
         _check_agreement(api_command, api_env, naive_command, naive_env, single[:50])
         results = {}
-        with _server(api_command, api_env) as base:
-            results["api"] = _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections)
-            results["batch"] = _wrk(wrk, work, base + "/v1/predict/batch", "batch.txt", args.seconds, args.connections)
+        with _server(api_command, api_env) as (base, pid):
+            results["api"] = _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections, pid)
+            results["batch"] = _wrk(wrk, work, base + "/v1/predict/batch", "batch.txt", args.seconds, args.connections, pid)
             log_rows = _log_rows(httpx.get(base + "/metrics", timeout=10).text)
-        with _server(naive_command, naive_env) as base:
-            results["naive"] = _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections)
+        with _server(naive_command, naive_env) as (base, pid):
+            results["naive"] = _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections, pid)
     _report(results, args, log_rows)
 
 
@@ -159,7 +159,7 @@ def _write_lines(path: Path, documents: list[dict]) -> None:
 
 
 @contextmanager
-def _server(command: list[str], env: dict[str, str]) -> Iterator[str]:
+def _server(command: list[str], env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """A uvicorn server pinned to CPU 0 on a free port; stopped by its pid (SIGTERM, then SIGKILL)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -179,7 +179,7 @@ def _server(command: list[str], env: dict[str, str]) -> Iterator[str]:
                     break
             except httpx.TransportError:
                 time.sleep(0.3)
-        yield base
+        yield base, process.pid
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -197,7 +197,7 @@ def _pin(cpu: int) -> None:
 def _check_agreement(api_command, api_env, naive_command, naive_env, bodies: list[dict]) -> None:
     answers = {}
     for name, command, env in (("api", api_command, api_env), ("naive", naive_command, naive_env)):
-        with _server(command, env) as base, httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=30) as http:
+        with _server(command, env) as (base, _), httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=30) as http:
             answers[name] = [http.post("/v1/predict", json=body).json()["code"] for body in bodies]
     agree = sum(a == b for a, b in zip(answers["api"], answers["naive"], strict=True))
     print(f"the two services agree on {agree}/{len(bodies)} baskets' classes")
@@ -205,15 +205,28 @@ def _check_agreement(api_command, api_env, naive_command, naive_env, bodies: lis
         sys.exit("the baseline answers differently from the API: the comparison would be meaningless")
 
 
-def _wrk(wrk: str, work: Path, url: str, bodies: str, seconds: int, connections: int) -> dict:
-    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(work / "post.lua"), url,
-               "--", str(work / bodies), KEY]  # fmt: skip
-    subprocess.run([*command[:4], "-d2s", *command[5:]], capture_output=True, check=True, preexec_fn=lambda: _pin(1))  # warm-up
-    run = subprocess.run(command, capture_output=True, text=True, check=True, preexec_fn=lambda: _pin(1))
+def _wrk(wrk: str, work: Path, url: str, bodies: str, seconds: int, connections: int, server_pid: int) -> dict:
+    def command(duration: int) -> list[str]:
+        return [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(work / "post.lua"), url,
+                "--", str(work / bodies), KEY]  # fmt: skip
+
+    subprocess.run(command(2), capture_output=True, check=True, preexec_fn=lambda: _pin(1))  # warm-up
+    cpu_before = _cpu_seconds(server_pid)
+    run = subprocess.run(command(seconds), capture_output=True, text=True, check=True, preexec_fn=lambda: _pin(1))
     result = json.loads(re.search(r"WRK_JSON (\{.*\})", run.stdout)[1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    # The server's own CPU time per request does not depend on how much of its core it was given:
+    # on a machine shared with other work, it says what a dedicated core would sustain.
+    result["cpu_us_per_request"] = (_cpu_seconds(server_pid) - cpu_before) * 1e6 / max(result["requests"], 1)
+    result["cpu_share"] = result["cpu_us_per_request"] * result["requests"] / result["duration_us"]
     result["errors"] = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
     return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _log_rows(metrics: str) -> dict[str, float]:
@@ -233,16 +246,24 @@ def _machine() -> str:
 
 
 def _report(results: dict, args: argparse.Namespace, log_rows: dict) -> None:
-    print(f"\n{'':26s} {'req/s':>9s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} {'errors':>7s}")
+    print(f"\n{'':30s} {'req/s':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} {'errors':>7s} {'CPU µs/req':>11s} {'CPU share':>9s}")
     names = {"api": "retail_api  /v1/predict", "naive": "naive       /v1/predict", "batch": "retail_api  /v1/predict/batch"}
     for key in ("api", "naive", "batch"):
         r = results[key]
-        print(f"{names[key]:26s} {r['rps']:9,.0f} {r['p50'] / 1e3:8.2f} {r['p95'] / 1e3:8.2f} {r['p99'] / 1e3:8.2f} {r['errors']:7d}")
+        print(
+            f"{names[key]:30s} {r['rps']:8,.0f} {r['p50'] / 1e3:8.2f} {r['p95'] / 1e3:8.2f} {r['p99'] / 1e3:8.2f} {r['errors']:7d} "
+            f"{r['cpu_us_per_request']:11,.0f} {r['cpu_share']:9.0%}"
+        )
     api, naive, batch = results["api"], results["naive"], results["batch"]
     ratio = api["rps"] / naive["rps"]
     baskets_per_s = batch["rps"] * args.batch_size
     print(f"\nratio retail_api / naive: {ratio:.1f}x requests/s; batch: {baskets_per_s:,.0f} baskets/s ({args.batch_size} per request)")
     print(f"prediction log during the API's runs: {log_rows['written']:,.0f} rows written, {log_rows['dropped']:,.0f} dropped")
+    dedicated = 1e6 / api["cpu_us_per_request"]
+    print(
+        f"on a dedicated core (1 s of CPU / CPU per request): retail_api {dedicated:,.0f} req/s, naive "
+        f"{1e6 / naive['cpu_us_per_request']:,.0f} req/s, batch {1e6 / batch['cpu_us_per_request'] * args.batch_size:,.0f} baskets/s"
+    )
     checks = [
         (f"single basket >= {TARGETS['rps']:,.0f} req/s", api["rps"] >= TARGETS["rps"]),
         (f"p99 <= {TARGETS['p99_ms']:.0f} ms", api["p99"] / 1e3 <= TARGETS["p99_ms"]),

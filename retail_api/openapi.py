@@ -143,7 +143,7 @@ def _operation(
         "operationId": f"predict_{request.removesuffix('In').lower()}",
         "parameters": [
             {"name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string"},
-             "description": "Your id for the request: kept if 1-128 of A-Z a-z 0-9 . _ : -, else replaced by a uuid4"},
+             "description": "Your id for the request: kept if 1-128 of A-Z a-z 0-9 . _ : -, else replaced by a new unique id"},
         ],  # fmt: skip
         "requestBody": {
             "required": True,

@@ -90,6 +90,8 @@ def test_incoming_request_id_is_echoed_and_unsafe_ones_replaced(client, body):
     response = client.post("/v1/predict", json=body, headers={"X-Request-ID": "x" * 500})
     assert uuid.UUID(response.headers["X-Request-ID"])
     assert client.get("/healthz", headers={"X-Request-ID": "probe-1"}).headers["X-Request-ID"] == "probe-1"
+    made = [client.get("/healthz").headers["X-Request-ID"] for _ in range(50)]
+    assert len(set(made)) == 50 and all(str(uuid.UUID(made_id)) == made_id for made_id in made)
 
 
 def test_served_answers_are_the_models_answers(client, lake, test_baskets):
