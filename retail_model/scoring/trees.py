@@ -10,6 +10,7 @@ running sum of leaves, the link), so this does too, in XGBoost's order, to give 
 from __future__ import annotations
 
 import json
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -72,19 +73,17 @@ class TreeEnsembleScorer(Scorer):
     def dense(self, rows: FeatureRows) -> np.ndarray:
         """The rows as XGBoost reads them: float32, NaN (missing) where a sparse row has no value."""
         block = np.full((len(rows), self.n_used), np.nan if self.space.sparse else 0.0, dtype=np.float32)
-        columns, indices, values = self.columns, [], []
-        for number, row in enumerate(rows):
-            for name, value in row.items():
-                column = columns.get(name)
-                if column is not None:
-                    indices.append((number, column))
-                    values.append(value)
-        if indices:
-            at = np.asarray(indices, dtype=np.intp)
-            data = np.asarray(values, dtype=self.space.dtype)
-            if self.inverse_scale is not None:
-                data = (data * self.inverse_scale[at[:, 1]]).astype(self.space.dtype, copy=False)
-            block[at[:, 0], at[:, 1]] = data
+        lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
+        total = int(lengths.sum())
+        get = self.columns.get
+        columns = np.fromiter(chain.from_iterable(map(get, row, repeat(-1)) for row in rows), dtype=np.intp, count=total)
+        values = np.fromiter(chain.from_iterable(row.values() for row in rows), dtype=np.float64, count=total)
+        used = columns >= 0  # features no tree splits on, or never seen, play no part
+        columns = columns[used]
+        data = values[used].astype(self.space.dtype)
+        if self.inverse_scale is not None:
+            data = (data * self.inverse_scale[columns]).astype(self.space.dtype, copy=False)
+        block[np.repeat(np.arange(len(rows)), lengths)[used], columns] = data
         return block
 
     def leaves(self, block: np.ndarray) -> np.ndarray:
