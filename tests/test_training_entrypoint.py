@@ -25,9 +25,15 @@ METRIC_KEYS = {
     "split",
     "candidates",
     "winner",
+    "winner_params",
+    "by_customer",
+    "search",
+    "top_features",
     "feature_version",
     "hyperparameters",
+    "data_versions",
 }
+ALL_CANDIDATES = {"baseline", "logistic_regression", "complement_nb", "linear_svm", "xgboost"}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +45,7 @@ def channels(tmp_path_factory) -> tuple[Path, Path, list]:
 def trained(channels, tmp_path_factory) -> tuple[Path, Path, dict]:
     train_dir, test_dir, _ = channels
     model_dir, output_dir = tmp_path_factory.mktemp("model"), tmp_path_factory.mktemp("output")
-    result = run_entrypoint(model_dir, train_dir, test_dir, output_data_dir=output_dir)
+    result = run_entrypoint(model_dir, train_dir, test_dir, hyperparameters='{"search_size": 1}', output_data_dir=output_dir)
     assert result.returncode == 0, result.stderr
     return model_dir, output_dir, json.loads((model_dir / "metrics.json").read_text())
 
@@ -52,7 +58,7 @@ def test_writes_model_and_metrics_with_every_contract_key(trained):
     assert set(metrics["per_class"]["High"]) == {"precision", "recall", "f1", "support"}
     assert metrics["confusion_matrix"]["labels"] == ["High", "Medium", "Low"]
     assert metrics["feature_version"] == FEATURE_VERSION
-    assert metrics["hyperparameters"]["C"] == 100.0
+    assert metrics["hyperparameters"]["search_size"] == 1
     assert json.loads((output_dir / "metrics.json").read_text()) == metrics
 
 
@@ -80,10 +86,13 @@ def test_winner_is_chosen_on_the_latest_train_weeks(trained):
     assert split["fit_weeks"] == TRAIN_WEEKS[:-1]
     assert split["test_weeks"] == TEST_WEEKS and split["test_weeks_overlap_train"] == []
     assert split["n_fit"] + split["n_validation"] == metrics["n_train"]
-    assert {c["name"] for c in candidates} == {"logistic_regression", "xgboost"}
+    assert {c["name"] for c in candidates} == ALL_CANDIDATES
     best = max(candidates, key=lambda c: c["validation_macro_f1"])
     assert [c["name"] for c in candidates if c["won"]] == [best["name"]] == [metrics["winner"]]
-    assert all(c["fit_seconds"] > 0 for c in candidates)
+    assert all(c["fit_seconds"] >= 0 and c["validation_per_class"]["High"].keys() == {"precision", "recall"} for c in candidates)
+    # The model must beat always answering the most frequent class by a wide margin.
+    baseline = next(c for c in candidates if c["name"] == "baseline")
+    assert best["validation_macro_f1"] > baseline["validation_macro_f1"] + 0.3
 
 
 def test_test_labels_never_influence_the_choice(channels, trained, tmp_path):
@@ -92,7 +101,7 @@ def test_test_labels_never_influence_the_choice(channels, trained, tmp_path):
     rotate = {"LA": "MM", "MM": "UM", "UM": "LA", "XX": "XX"}
     scrambled = [type(item)(item.basket_id, item.shop_week, rotate[item.code], item.basket) for item in test_baskets]
     test_dir = write_channel(tmp_path / "test", scrambled)
-    environ = {"SM_MODEL_DIR": str(tmp_path / "model"), "SM_CHANNEL_TRAIN": str(train_dir), "SM_CHANNEL_TEST": str(test_dir)}
+    environ = {"SM_MODEL_DIR": str(tmp_path / "model"), "SM_CHANNEL_TRAIN": str(train_dir), "SM_CHANNEL_TEST": str(test_dir), "SM_HPS": '{"search_size": 1}'}
     assert training_entrypoint.main([], environ) == 0
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     original = trained[2]
@@ -108,15 +117,16 @@ def test_saved_model_loads_and_carries_its_metadata(trained):
     assert model.classes == ["LA", "MM", "UM"]
     assert model.metadata["candidate"] == trained[2]["winner"]
     assert model.metadata["hyperparameters"]["seed"] == 42
+    assert model.metadata["candidate_params"] == trained[2]["winner_params"]
     assert model.feature_version == FEATURE_VERSION
 
 
 def test_cli_arguments_win_over_sm_hps():
     job = parse_job(
-        ["--C", "5", "--candidates", "logistic_regression"],
-        {"SM_HPS": json.dumps({"C": "300", "seed": "7", "sagemaker_program": "x"}), "SM_MODEL_DIR": "/m", "SM_CHANNEL_TRAIN": "/t", "SM_CHANNEL_TEST": "/e"},
+        ["--logistic_C", "5", "--candidates", "logistic_regression"],
+        {"SM_HPS": json.dumps({"logistic_C": "300", "seed": "7", "sagemaker_program": "x"}), "SM_MODEL_DIR": "/m", "SM_CHANNEL_TRAIN": "/t", "SM_CHANNEL_TEST": "/e"},
     )
-    assert job.hyperparameters["C"] == 5.0
+    assert job.hyperparameters["logistic_C"] == "5"
     assert job.hyperparameters["seed"] == 7
     assert job.hyperparameters["candidates"] == "logistic_regression"
     assert (job.model_dir, job.train_dir, job.test_dir, job.output_data_dir) == (Path("/m"), Path("/t"), Path("/e"), None)
@@ -128,7 +138,9 @@ def test_cli_arguments_win_over_sm_hps():
         ({"learning_rate": 1}, "unknown hyperparameters ['learning_rate']"),
         ({"candidates": "random_forest"}, "candidates='random_forest'"),
         ({"max_iter": "2.5"}, "max_iter='2.5' is not a valid int"),
-        ({"C": 0}, "C must be > 0"),
+        ({"logistic_C": "1,0"}, "logistic_C='1,0' must list at least one number, every one > 0"),
+        ({"nb_alpha": "small"}, "nb_alpha='small' must be a comma list of numbers"),
+        ({"search_size": 0}, "search_size must be >= 1"),
     ],
 )
 def test_bad_hyperparameters_fail_clearly(hps, message, tmp_path, capsys):
@@ -181,15 +193,25 @@ def test_single_week_train_channel_falls_back_to_a_random_validation_cut(channel
 
 
 def test_a_failing_candidate_is_recorded_and_the_others_still_compete(channels, tmp_path):
-    hps = {"candidates": "xgboost,logistic_regression", "xgb_learning_rate": -1}
+    """Two High baskets are too few for the SVM's 3-fold calibration: it fails, the others compete."""
+    train = synthetic_baskets(400, TRAIN_WEEKS, seed=6, codes=("MM", "UM")) + synthetic_baskets(2, TRAIN_WEEKS[:1], seed=7, codes=("LA",))
+    hps = {"candidates": "linear_svm,complement_nb", "search_size": 1}
     environ = {
         "SM_MODEL_DIR": str(tmp_path / "model"),
-        "SM_CHANNEL_TRAIN": str(channels[0]),
+        "SM_CHANNEL_TRAIN": str(write_channel(tmp_path / "train", train)),
         "SM_CHANNEL_TEST": str(channels[1]),
         "SM_HPS": json.dumps(hps),
     }
     assert training_entrypoint.main([], environ) == 0
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
-    failed, linear = metrics["candidates"]
-    assert failed["name"] == "xgboost" and failed["error"] and failed["won"] is False
-    assert metrics["winner"] == "logistic_regression" and linear["won"] is True
+    failed, other = metrics["candidates"]
+    assert failed["name"] == "linear_svm" and failed["error"] and failed["won"] is False
+    assert metrics["winner"] == "complement_nb" and other["won"] is True
+
+
+def test_hyperparameters_come_from_sagemakers_config_file_when_sm_hps_is_unset(tmp_path):
+    """A SageMaker job whose entrypoint is this script gets its HyperParameters only as a file."""
+    (tmp_path / "hyperparameters.json").write_text(json.dumps({"search_size": "3", "candidates": "complement_nb"}))
+    job = parse_job([], {"SM_INPUT_CONFIG_DIR": str(tmp_path)})
+    assert job.hyperparameters["search_size"] == 3 and job.hyperparameters["candidates"] == "complement_nb"
+    assert job.model_dir == Path("/opt/ml/model") and job.train_dir == Path("/opt/ml/input/data/train")

@@ -3,13 +3,14 @@
 Runs unchanged as a local subprocess or as a SageMaker training job (no Dagster import):
 
     SM_MODEL_DIR=out SM_CHANNEL_TRAIN=features/train SM_CHANNEL_TEST=features/test \\
-    SM_HPS='{"C": 100}' python -m retail_assets.training.entrypoint [--C 300 --seed 7]
+    SM_HPS='{"search_size": 1}' python -m retail_assets.training.entrypoint [--seed 7]
 
-Candidates are compared on the train channel's latest weeks (validation), the winner is refit on
-the whole train channel and scored once on the test channel, which no choice ever looks at.
-This module runs the job and writes what it produced; the job contract (environment, arguments,
-hyperparameters, channels) is in training_job.py and the models are in model_candidates.py.
-See docs/training.md for the hyperparameters and every metrics.json field.
+Candidates and their settings are compared on the train channel's latest weeks (validation,
+search.py), the winner is refit on the whole train channel and scored once on the test channel,
+which no choice ever looks at. This module runs the job and writes what it produced; the job
+contract (environment, arguments, hyperparameters, channels) is in job.py, the models in
+candidates.py and the one metrics function in metrics.py. See docs/training.md for the
+hyperparameters and every metrics.json field.
 """
 
 from __future__ import annotations
@@ -27,14 +28,19 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from retail_assets.training.candidates import compare_candidates, evaluate, fit, predict_codes, validation_split
+from retail_assets.training.candidates import Design, class_positions, fit_classifier, predict_codes, refit_params
 from retail_assets.training.data import LINEAGE_FILE
+from retail_assets.training.explain import top_features
 from retail_assets.training.job import Channel, TrainingInputError, TrainingJob, parse_job, read_channel
+from retail_assets.training.metrics import evaluate
+from retail_assets.training.search import TrialCheckpoint, fingerprint, run_search, validation_split
+from retail_model.artifact import PriceSensitivityModel
 from retail_model.features import FEATURE_VERSION
 from retail_model.labels import CLASS_BY_CODE
-from retail_model.artifact import PriceSensitivityModel
 
 log = logging.getLogger("retail_assets.training.entrypoint")  # not __main__ under -m
+# The feature basket_features sets for a shopper without a loyalty card (retail_model.features).
+ANONYMOUS_FEATURE = "customer=anonymous"
 
 
 def train(job: TrainingJob) -> dict:
@@ -44,17 +50,28 @@ def train(job: TrainingJob) -> dict:
     train_channel, test_channel = read_channel("train", job.train_dir), read_channel("test", job.test_dir)
     rows, codes, weeks = train_channel.features(), train_channel.codes(), train_channel.weeks()
     validation, split = validation_split(weeks, codes, hp["validation_fraction"], hp["seed"])
-    candidates = compare_candidates(hp, rows, codes, validation)
-    winner = next(c["name"] for c in candidates if c["won"])
+    checkpoint = TrialCheckpoint(job.checkpoint_dir, fingerprint(codes, weeks, validation, hp))
+    search = run_search(hp, rows, codes, validation, checkpoint)
+    winner = search.winner["name"]
 
-    pipeline, classes, refit = fit(winner, hp, rows, codes)
-    log.info("refit %s on %d train rows in %.1fs", winner, len(rows), refit["fit_seconds"])
+    design = Design.fit(rows)
+    classes, positions = class_positions(codes)
+    params = refit_params(winner, search.winner["params"], search.winner)
+    classifier, refit = fit_classifier(winner, params, hp, design.matrix_for(winner, design.raw, design.scaled), positions)
+    pipeline = design.pipeline(winner, classifier)
+    log.info("refit %s %s on %d train rows in %.1fs", winner, params, len(rows), refit["fit_seconds"])
     test_rows, test_codes = test_channel.features(), test_channel.codes()
     predicted = predict_codes(pipeline, classes, test_rows)
+    anonymous = np.array([ANONYMOUS_FEATURE in row for row in test_rows], dtype=bool)
     test_weeks = sorted(set(test_channel.weeks().tolist()))
     overlap = set(train_channel.frame["basket_id"].to_list()) & set(test_channel.frame["basket_id"].to_list())
     metrics = {
         **evaluate(test_codes, predicted),
+        # Shoppers without a loyalty card have no segment feature: the harder half, reported apart.
+        "by_customer": {
+            "anonymous": evaluate(test_codes[anonymous], predicted[anonymous]),
+            "identified": evaluate(test_codes[~anonymous], predicted[~anonymous]),
+        },
         "n_train": len(rows),
         "n_test": len(test_rows),
         "n_excluded_unclassified": {"train": train_channel.n_unclassified, "test": test_channel.n_unclassified},
@@ -69,11 +86,14 @@ def train(job: TrainingJob) -> dict:
             "test_weeks_overlap_train": sorted(set(test_weeks) & set(weeks.tolist())),
             "basket_ids_in_both_channels": len(overlap),
         },
-        "candidates": candidates,
+        "candidates": search.candidates,
+        "search": {"search_size": hp["search_size"], "n_trials": len(search.trials), "trials": search.trials},
         "winner": winner,
+        "winner_params": params,
         "refit": refit,
         "classes": classes,
-        "n_features": len(pipeline.named_steps["vectorize"].feature_names_),
+        "n_features": len(design.vectorizer.feature_names_),
+        "top_features": top_features(pipeline, classes),
         "feature_version": FEATURE_VERSION,
         "hyperparameters": dict(hp),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -84,6 +104,7 @@ def train(job: TrainingJob) -> dict:
         "classes": classes,
         "feature_version": FEATURE_VERSION,
         "candidate": winner,
+        "candidate_params": params,
         "hyperparameters": dict(hp),
         "trained_at": metrics["trained_at"],
     }

@@ -1,7 +1,9 @@
 """The SageMaker training-job contract: what a job is given and how it is read.
 
-Paths come from SM_MODEL_DIR / SM_CHANNEL_TRAIN / SM_CHANNEL_TEST / SM_OUTPUT_DATA_DIR,
-hyperparameters from SM_HPS, and `--name value` arguments override both. Everything here checks
+Paths come from SM_MODEL_DIR / SM_CHANNEL_TRAIN / SM_CHANNEL_TEST / SM_OUTPUT_DATA_DIR /
+SM_CHECKPOINT_DIR (defaults: SageMaker's /opt/ml layout), hyperparameters from SM_HPS or, in a
+SageMaker job, /opt/ml/input/config/hyperparameters.json, and `--name value` arguments override
+both. Everything here checks
 its input and raises TrainingInputError with a message saying what to fix. No Dagster import:
 this runs inside the training container.
 """
@@ -22,20 +24,27 @@ from retail_model.labels import CLASS_BY_CODE, TRAINABLE_CODES, UNCLASSIFIED_COD
 
 log = logging.getLogger(__name__)
 
-# Weak regularisation wins on the real data (DESIGN: macro-F1 0.99 at C = 100-1000).
+# Grids are comma lists tried in order of preference; `search_size` takes the first N of each,
+# so a quick job (tests) tries one setting per candidate and the default tries two.
 HYPERPARAMETER_DEFAULTS: dict[str, int | float | str] = {
-    "C": 100.0,
-    "max_iter": 300,
-    "candidates": "logistic_regression,xgboost",
+    "candidates": "baseline,logistic_regression,complement_nb,linear_svm,xgboost",
+    "search_size": 2,
     "seed": 42,
     "validation_fraction": 0.15,
-    "xgb_n_estimators": 200,
-    "xgb_max_depth": 6,
+    "logistic_C": "1,3,0.3",  # inverse regularisation of the logistic regression
+    "max_iter": 1000,  # lbfgs iterations; metrics.json records whether each fit converged
+    "nb_alpha": "0.2,0.5,0.1",  # additive smoothing of complement naive Bayes
+    "svm_C": "0.1,0.3,0.03",  # inverse regularisation of the linear SVM
+    "xgb_max_depth": "6,3",
     "xgb_learning_rate": 0.3,
+    "xgb_n_estimators": 200,  # most boosting rounds; early stopping on the validation weeks picks fewer
+    "xgb_early_stopping_rounds": 20,
     "n_jobs": 0,  # 0 = every core the machine has
 }
-# The names `candidates` may list; model_candidates.build_pipeline builds each one.
-CANDIDATES = ("logistic_regression", "xgboost")
+# The names `candidates` may list; candidates.build_classifier builds each one.
+CANDIDATES = ("baseline", "logistic_regression", "complement_nb", "linear_svm", "xgboost")
+# Hyperparameters holding a comma list of numbers (a search grid), and the type of their values.
+GRIDS: dict[str, type] = {"logistic_C": float, "nb_alpha": float, "svm_C": float, "xgb_max_depth": int}
 FEATURE_COLUMNS = ("basket_id", "shop_week", "basket_price_sensitivity", "feature_names", "feature_values")
 # --help describes the script people run (training_entrypoint), not this module.
 _DESCRIPTION = "SageMaker-contract training entrypoint: basket feature parquet -> model.joblib + metrics.json."
@@ -52,6 +61,7 @@ class TrainingJob:
     test_dir: Path
     output_data_dir: Path | None
     hyperparameters: dict[str, int | float | str]
+    checkpoint_dir: Path | None = None  # managed spot training: finished search trials survive a restart
 
 
 @dataclass(frozen=True)
@@ -87,28 +97,47 @@ def parse_job(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Trainin
     parser.add_argument("--train", default=environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
     parser.add_argument("--test", default=environ.get("SM_CHANNEL_TEST", "/opt/ml/input/data/test"))
     parser.add_argument("--output_data_dir", "--output-data-dir", default=environ.get("SM_OUTPUT_DATA_DIR"))
+    parser.add_argument("--checkpoint_dir", "--checkpoint-dir", default=environ.get("SM_CHECKPOINT_DIR"))
     for name, default in HYPERPARAMETER_DEFAULTS.items():
         parser.add_argument(f"--{name}", default=None, help=f"default {default!r}")
     args = parser.parse_args(argv)
 
-    try:
-        from_environment = json.loads(environ.get("SM_HPS") or "{}")
-    except json.JSONDecodeError as error:
-        raise TrainingInputError(f"SM_HPS is not a JSON object: {error}") from error
-    if not isinstance(from_environment, dict):
-        raise TrainingInputError(f"SM_HPS must be a JSON object, got {type(from_environment).__name__}")
+    given = _given_hyperparameters(environ)
     # SageMaker adds its own sagemaker_* entries; anything else unknown is a typo worth stopping for.
-    unknown = sorted(k for k in from_environment if k not in HYPERPARAMETER_DEFAULTS and not k.startswith("sagemaker_"))
+    unknown = sorted(k for k in given if k not in HYPERPARAMETER_DEFAULTS and not k.startswith("sagemaker_"))
     if unknown:
-        raise TrainingInputError(f"unknown hyperparameters {unknown} in SM_HPS; known: {sorted(HYPERPARAMETER_DEFAULTS)}")
+        raise TrainingInputError(f"unknown hyperparameters {unknown}; known: {sorted(HYPERPARAMETER_DEFAULTS)}")
     hyperparameters = dict(HYPERPARAMETER_DEFAULTS)
     for name in HYPERPARAMETER_DEFAULTS:
-        for source in (from_environment.get(name), getattr(args, name)):
+        for source in (given.get(name), getattr(args, name)):
             if source is not None:
                 hyperparameters[name] = _coerce(name, source)
     _validate(hyperparameters)
     output = Path(args.output_data_dir) if args.output_data_dir else None
-    return TrainingJob(Path(args.model_dir), Path(args.train), Path(args.test), output, hyperparameters)
+    checkpoints = Path(args.checkpoint_dir) if args.checkpoint_dir else None
+    return TrainingJob(Path(args.model_dir), Path(args.train), Path(args.test), output, hyperparameters, checkpoints)
+
+
+def _given_hyperparameters(environ: Mapping[str, str]) -> dict:
+    """SM_HPS (script mode, local runs), else SageMaker's own hyperparameters.json.
+
+    A SageMaker job whose container entrypoint is this script gets no SM_* variables: SageMaker
+    writes the job's HyperParameters (every value a string) to /opt/ml/input/config instead.
+    """
+    if environ.get("SM_HPS"):
+        source, text = "SM_HPS", environ["SM_HPS"]
+    else:
+        path = Path(environ.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config")) / "hyperparameters.json"
+        if not path.is_file():
+            return {}
+        source, text = str(path), path.read_text()
+    try:
+        given = json.loads(text or "{}")
+    except json.JSONDecodeError as error:
+        raise TrainingInputError(f"{source} is not a JSON object: {error}") from error
+    if not isinstance(given, dict):
+        raise TrainingInputError(f"{source} must be a JSON object, got {type(given).__name__}")
+    return given
 
 
 def _coerce(name: str, value: object) -> int | float | str:
@@ -131,13 +160,28 @@ def _validate(hyperparameters: dict) -> None:
     unknown = [c for c in candidates if c not in CANDIDATES]
     if not candidates or unknown:
         raise TrainingInputError(f"candidates={hyperparameters['candidates']!r}: choose a comma list from {CANDIDATES}")
-    if hyperparameters["C"] <= 0:
-        raise TrainingInputError("hyperparameter C must be > 0 (inverse regularisation strength)")
     if not 0 < hyperparameters["validation_fraction"] < 1:
         raise TrainingInputError("hyperparameter validation_fraction must be between 0 and 1")
-    for name in ("max_iter", "xgb_n_estimators", "xgb_max_depth"):
+    for name in ("search_size", "max_iter", "xgb_n_estimators", "xgb_early_stopping_rounds"):
         if hyperparameters[name] < 1:
             raise TrainingInputError(f"hyperparameter {name} must be >= 1")
+    if hyperparameters["xgb_learning_rate"] <= 0:
+        raise TrainingInputError("hyperparameter xgb_learning_rate must be > 0")
+    for name in GRIDS:
+        grid(hyperparameters, name)  # raises on a bad list
+
+
+def grid(hyperparameters: Mapping, name: str) -> list:
+    """The values of a grid hyperparameter, e.g. logistic_C="1,3,0.3" -> [1.0, 3.0, 0.3]."""
+    kind = GRIDS[name]
+    text = str(hyperparameters[name])
+    try:
+        values = [kind(float(part)) if kind is int else kind(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise TrainingInputError(f"hyperparameter {name}={text!r} must be a comma list of numbers, e.g. {HYPERPARAMETER_DEFAULTS[name]!r}") from error
+    if not values or any(v <= 0 for v in values):
+        raise TrainingInputError(f"hyperparameter {name}={text!r} must list at least one number, every one > 0")
+    return values
 
 
 def candidate_names(hyperparameters: Mapping) -> list[str]:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +40,8 @@ class TrainingLauncher(ABC):
     """Runs one training job for a model version whose channels are already in the lake."""
 
     @abstractmethod
-    def train(self, version: str, hyperparameters: Mapping[str, str]) -> TrainingOutcome: ...
+    def train(self, version: str, hyperparameters: Mapping[str, str], log: Callable[[str], None] | None = None) -> TrainingOutcome:
+        """`log` receives progress lines for the run log (the job's status as it changes)."""
 
 
 class SubprocessTrainingLauncher(TrainingLauncher):
@@ -54,8 +55,10 @@ class SubprocessTrainingLauncher(TrainingLauncher):
         self.lake = lake
         self.timeout_seconds = timeout_seconds
 
-    def train(self, version: str, hyperparameters: Mapping[str, str]) -> TrainingOutcome:
+    def train(self, version: str, hyperparameters: Mapping[str, str], log: Callable[[str], None] | None = None) -> TrainingOutcome:
+        log = log or (lambda message: None)
         job = job_prefix(version)
+        log(f"training job subprocess:{version} started (the SageMaker entrypoint as a local process)")
         with tempfile.TemporaryDirectory(prefix=f"retail-training-{version}-") as scratch:
             job_dir = Path(scratch)
             model_dir, output_dir = job_dir / "model", job_dir / "output"
@@ -79,6 +82,7 @@ class SubprocessTrainingLauncher(TrainingLauncher):
                 raise TrainingFailedError(f"training job {version} succeeded but left no model.joblib/metrics.json")
             metrics = json.loads(metrics_file.read_text())
             self.lake.upload_directory(model_dir, f"models/{version}")
+        log(f"training job subprocess:{version} completed in {metrics.get('training_seconds', '?')}s: winner {metrics.get('winner')}")
         return TrainingOutcome(
             model_uri=model_directory_uri(self.lake, version),
             metrics=metrics,
@@ -98,6 +102,9 @@ class SubprocessTrainingLauncher(TrainingLauncher):
             "SM_OUTPUT_DATA_DIR": str(output_dir / "data"),
             "SM_OUTPUT_DIR": str(output_dir),
             "SM_HPS": json.dumps(dict(hyperparameters)),
+            # XGBoost's OpenMP threads otherwise spin while waiting, which on a busy machine (the
+            # Dagster process beside it, other jobs) made a fit several times slower.
+            "OMP_WAIT_POLICY": "PASSIVE",
         }
         with log_file.open("w") as log:
             completed = subprocess.run(
