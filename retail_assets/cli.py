@@ -93,6 +93,111 @@ def serve(
     )
 
 
+models = typer.Typer(help="The model registry: list versions, approve or reject one (see docs/models.md).", no_args_is_help=True)
+app.add_typer(models, name="models")
+
+
+@models.command("list")
+def models_list() -> None:
+    """Every registered version: status, test scores, the last decision, and which one serves."""
+    from rich.table import Table
+
+    registry, _ = _registry_and_release()
+    serving = registry.serving_entry()
+    table = Table()
+    for column in ("version", "status", "registered", "macro-F1", "accuracy", "serving"):
+        table.add_column(column, no_wrap=True)  # ids and states are copied from here: never cut them
+    table.add_column("last decision", overflow="fold")
+    for entry in registry.list_versions():
+        last = entry.history[-1] if entry.history else {}
+        table.add_row(
+            entry.version,
+            entry.status,
+            entry.created_at[:16].replace("T", " "),
+            _score(entry.metrics.get("macro_f1")),
+            _score(entry.metrics.get("accuracy")),
+            "<- serving" if serving is not None and serving.version == entry.version else "",
+            f"{last.get('actor', '')}: {last.get('reason', '')}"[:160],
+        )
+    # Piped into a file or a script, print the table whole instead of cutting it at 80 columns.
+    (console if console.is_terminal else Console(width=200)).print(table)
+    if serving is None:
+        console.print("[yellow]no model serves: approve one (retail-mlops models approve VERSION --reason ...)[/yellow]")
+
+
+@models.command("approve")
+def models_approve(
+    version: Annotated[str, typer.Argument(help="The model version, as `retail-mlops models list` shows it.")],
+    reason: Annotated[str, typer.Option(help="Why it may serve; recorded in the registry with your name.")],
+    by: Annotated[str | None, typer.Option(help="Who decides (default: your login name).")] = None,
+) -> None:
+    """Approve a version that passed the promotion gate; the model_approval_sensor then releases it."""
+    from retail_model.registry import APPROVED
+
+    registry, _ = _registry_and_release()
+    entry = _decide(lambda: registry.decide(version, APPROVED, reason, by or _login()))
+    console.print(
+        f"[green]{entry.version} is Approved[/green]. The model_approval_sensor releases it within a minute while "
+        "`dagster dev` runs (make ui); its smoke test runs first, and the current model keeps serving if it fails."
+    )
+
+
+@models.command("reject")
+def models_reject(
+    version: Annotated[str, typer.Argument(help="The model version, as `retail-mlops models list` shows it.")],
+    reason: Annotated[str, typer.Option(help="Why it must not serve; recorded in the registry with your name.")],
+    by: Annotated[str | None, typer.Option(help="Who decides (default: your login name).")] = None,
+) -> None:
+    """Reject a version for good; if it serves, serving rolls back to the previous Approved release."""
+    from retail_assets.release.approvals import reject_and_roll_back
+    from retail_assets.release.target import ReleaseError
+
+    registry, target = _registry_and_release()
+    try:
+        entry, rolled_back = _decide(lambda: reject_and_roll_back(registry, target, registry.lake, version, reason, by or _login()))
+    except ReleaseError as error:
+        console.print(f"[yellow]{version} is Rejected, but serving could not roll back: {error}[/yellow]")
+        raise typer.Exit(code=1) from error
+    console.print(f"[green]{entry.version} is Rejected[/green].")
+    if rolled_back is not None:
+        console.print(f"It was serving: serving rolled back to {rolled_back.version}.")
+
+
+def _registry_and_release():
+    from retail_assets.defs.resources import release_target
+    from retail_assets.settings import ConfigurationError, get_environment
+    from retail_model.lake import open_lake
+    from retail_model.registry import open_registry
+
+    try:
+        settings = get_environment()
+        registry = open_registry(settings, open_lake(settings.lake, settings.aws))
+        return registry, release_target(settings, registry)
+    except ConfigurationError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(code=1) from error
+
+
+def _decide(decision):
+    from retail_model.registry import RegistryError
+
+    try:
+        return decision()
+    except RegistryError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(code=1) from error
+
+
+def _login() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _score(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "-"
+
+
 def _instance():
     """The Dagster instance `dagster dev` uses, so the UI shows these runs (DAGSTER_HOME, default ./.dagster_home)."""
     from dagster import DagsterInstance

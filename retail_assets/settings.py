@@ -20,10 +20,24 @@ class PipelineSettings(SharedSettings):
     training: Literal["subprocess", "sagemaker"] | None = None
     release: Literal["local", "eks"] | None = None
     alerts: Literal["local", "cloudwatch"] | None = None
-    min_macro_f1: float = Field(default=0.6, ge=0, le=1)  # the promotion gate's quality floor
+    # The promotion gate (training/gate.py): floors on the test weeks, and how much macro-F1 a new
+    # model may lose against the serving one on the same weeks.
+    min_accuracy: float = Field(default=0.75, ge=0, le=1)
+    min_macro_f1: float = Field(default=0.70, ge=0, le=1)
+    min_class_precision: float = Field(default=0.65, ge=0, le=1)
+    champion_margin: float = Field(default=0.01, ge=0, le=1)
     auto_approve: bool = True  # a model that passes the gate is Approved without a person
     auto_retrain: bool = True  # a gold update retrains the model without anyone asking
-    training_timeout_seconds: int = Field(default=3600, gt=0)
+    training_timeout_seconds: int = Field(default=3600, gt=0)  # also the SageMaker job's MaxRuntimeInSeconds
+    # SageMaker training (RETAIL_TRAINING=sagemaker, the aws default): the execution role, the
+    # image holding this project (deploy/docker/dagster.Dockerfile), the instance, managed spot.
+    sagemaker_role_arn: str | None = None
+    sagemaker_image_uri: str | None = None
+    sagemaker_instance_type: str = "ml.m5.xlarge"
+    sagemaker_volume_size_gb: int = Field(default=30, gt=0)
+    sagemaker_spot: bool = False
+    sagemaker_max_wait_seconds: int = Field(default=7200, gt=0)  # spot: runtime + waiting for capacity
+    sagemaker_poll_seconds: float = Field(default=30.0, gt=0)
 
     @property
     def training_backend(self) -> Literal["subprocess", "sagemaker"]:

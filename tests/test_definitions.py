@@ -60,15 +60,21 @@ def test_checks_guard_each_hop_and_block_at_the_gates(definitions):
         ("gold_baskets", "gold_basket_ids_unique"),
         ("gold_baskets", "gold_lines_match_silver"),
         ("gold_baskets", "gold_basket_attributes_consistent"),
-        ("price_sensitivity_model", "model_meets_quality_floor"),
         ("price_sensitivity_model", "model_tested_on_later_weeks"),
+        ("registered_model", "model_passed_promotion_gate"),
         ("api_release", "released_model_answers"),
     } <= checks
-    gate = definitions.get_asset_checks_def(dg.AssetCheckKey(key("price_sensitivity_model"), "model_meets_quality_floor"))
+    # The gate blocks the release in the run that registered the model (registered_model judges
+    # it, and api_release refuses anything not Approved in any run).
+    gate = definitions.get_asset_checks_def(dg.AssetCheckKey(key("registered_model"), "model_passed_promotion_gate"))
     assert all(spec.blocking for spec in gate.check_specs)
 
 
 def test_sensors_schedules_and_descriptions(definitions):
+    approvals = definitions.resolve_sensor_def("model_approval_sensor")
+    assert approvals.default_status == dg.DefaultSensorStatus.RUNNING
+    releases = definitions.resolve_job_def(approvals.job_name).asset_layer.executable_asset_keys
+    assert {k.to_user_string() for k in releases} == {"api_release"}
     assert definitions.resolve_sensor_def("landing_sensor").job_name == "ingest_week"
     assert definitions.resolve_sensor_def("raw_updated_sensor").job_name == "rebuild_lake"
     assert definitions.resolve_schedule_def("weekly_lake_rebuild").job_name == "rebuild_lake"

@@ -96,7 +96,9 @@ def test_a_failed_quality_gate_keeps_the_current_model_serving(pipeline_run, mon
     registry = pipeline_run.registry
     serving_before = registry.released().version
     monkeypatch.setenv("RETAIL_MIN_MACRO_F1", "0.999")
-    with pytest.raises(PipelineError, match="model_meets_quality_floor failed"):
+    with pytest.raises(PipelineError, match="model_passed_promotion_gate failed"):
         run_pipeline(None, pipeline_run.instance, Progress(console=Console(quiet=True)))
     assert registry.released().version == serving_before
     assert registry.latest_approved().version == serving_before
+    rejected = registry.list_versions()[-1]  # registered, with the reason, and never released
+    assert rejected.status == "Rejected" and "macro_f1" in rejected.history[0]["reason"] and "< 0.999" in rejected.history[0]["reason"]

@@ -13,7 +13,8 @@ from retail_assets.release.target import RegistryPointerRelease, ReleaseTarget
 from retail_assets.settings import ConfigurationError, PipelineSettings, get_environment
 from retail_assets.training.gate import PromotionGate
 from retail_assets.training.launcher import SubprocessTrainingLauncher, TrainingLauncher
-from retail_model.lake import Lake, open_lake
+from retail_assets.training.sagemaker import SageMakerJobSettings, SageMakerTrainingLauncher
+from retail_model.lake import Lake, S3Lake, open_lake
 from retail_model.registry import ModelRegistry, open_registry
 
 
@@ -29,7 +30,7 @@ def resources() -> dg.Definitions:
             "model_registry": registry,
             "release_target": release_target(settings, registry),
             "alert_sink": alert_sink(settings, lake),
-            "promotion_gate": PromotionGate(min_macro_f1=settings.min_macro_f1, auto_approve=settings.auto_approve),
+            "promotion_gate": promotion_gate(settings),
         }
     )
 
@@ -37,7 +38,33 @@ def resources() -> dg.Definitions:
 def training_launcher(settings: PipelineSettings, lake: Lake) -> TrainingLauncher:
     if settings.training_backend == "subprocess":
         return SubprocessTrainingLauncher(lake, settings.training_timeout_seconds)
-    raise _not_yet("RETAIL_TRAINING=sagemaker", "RETAIL_TRAINING=subprocess runs the same entrypoint locally on the lake's channels")
+    missing = [name for name, value in (("RETAIL_SAGEMAKER_ROLE_ARN", settings.sagemaker_role_arn),
+                                        ("RETAIL_SAGEMAKER_IMAGE_URI", settings.sagemaker_image_uri)) if not value]
+    if missing or not isinstance(lake, S3Lake):
+        need = ", ".join(missing + ([] if isinstance(lake, S3Lake) else ["an s3:// RETAIL_LAKE (the job reads its channels from S3)"]))
+        raise ConfigurationError(f"RETAIL_TRAINING=sagemaker needs {need}; or set RETAIL_TRAINING=subprocess to train locally")
+    job = SageMakerJobSettings(
+        role_arn=settings.sagemaker_role_arn,
+        image_uri=settings.sagemaker_image_uri,
+        instance_type=settings.sagemaker_instance_type,
+        volume_size_gb=settings.sagemaker_volume_size_gb,
+        max_runtime_seconds=settings.training_timeout_seconds,
+        spot=settings.sagemaker_spot,
+        max_wait_seconds=settings.sagemaker_max_wait_seconds,
+        poll_seconds=settings.sagemaker_poll_seconds,
+        base_job_name=settings.model_group,
+    )
+    return SageMakerTrainingLauncher(lake, job, settings.aws)
+
+
+def promotion_gate(settings: PipelineSettings) -> PromotionGate:
+    return PromotionGate(
+        min_accuracy=settings.min_accuracy,
+        min_macro_f1=settings.min_macro_f1,
+        min_class_precision=settings.min_class_precision,
+        champion_margin=settings.champion_margin,
+        auto_approve=settings.auto_approve,
+    )
 
 
 def release_target(settings: PipelineSettings, registry: ModelRegistry) -> ReleaseTarget:
