@@ -1,12 +1,14 @@
 """Materialize the whole graph in order, in-process, on the instance the Dagster UI reads.
 
-The differently partitioned assets cannot share a run (see DAGSTER_FACTS), so this is four kinds
-of run: one per landed week for raw, one single run covering every silver/gold partition, and
-one for the unpartitioned chain from features to release (with its blocking checks).
+The differently partitioned assets cannot share a run (see DAGSTER_FACTS), so this is three kinds
+of run: one for every pending week of raw (one per block of neighbouring weeks), one single run
+covering every silver/gold partition, and one for the unpartitioned chain from features to
+release (with its blocking checks).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +43,7 @@ class PipelineSummary:
     weeks_rejected: list[str] = field(default_factory=list)
     model_version: str | None = None
     metrics: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
     def lines(self) -> list[str]:
         out = [f"lake: {self.lake}"]
@@ -56,7 +59,11 @@ class PipelineSummary:
         return out
 
 
-def run_pipeline(landing: Path | None, instance: dg.DagsterInstance, progress: Progress) -> PipelineSummary:
+def run_pipeline(
+    landing: Path | None, instance: dg.DagsterInstance, progress: Progress, through_model: bool = True
+) -> PipelineSummary:
+    """Land `landing`'s files, then materialize the graph in order; `through_model=False` stops
+    after the feature table (the data half, as bench/ingest.py measures it)."""
     settings = get_environment()
     lake = open_lake(settings.lake, settings.aws)
     if landing is not None:
@@ -75,6 +82,7 @@ def run_pipeline(landing: Path | None, instance: dg.DagsterInstance, progress: P
     new_weeks = [w for w in sorted(pending) if not instance.has_dynamic_partition(shop_weeks.name, w)]
     if new_weeks:
         instance.add_dynamic_partitions(shop_weeks.name, new_weeks)
+    started = time.perf_counter()
     with progress:
         # Every pending week in one run (one per block of neighbouring weeks), not one run a week.
         blocks = contiguous_blocks(instance.get_dynamic_partitions(shop_weeks.name), pending)
@@ -101,15 +109,29 @@ def run_pipeline(landing: Path | None, instance: dg.DagsterInstance, progress: P
                 + "\n".join(_failure_messages(failed_runs))
             )
 
+        summary.seconds["raw"] = round(time.perf_counter() - started, 2)
+
         task = progress.add_task("silver_transactions + gold_baskets", total=1)
         tags = every_region_and_basket_type(instance)
         if not tags:
             raise PipelineError("no week could be ingested, so there is nothing to build; see landing/rejected/")
+        started = time.perf_counter()
         _run(job, instance, LAKE, tags, "silver_transactions + gold_baskets")
+        summary.seconds["silver+gold"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
 
+        if not through_model:
+            task = progress.add_task("basket_features", total=1)
+            started = time.perf_counter()
+            _run(job, instance, [FEATURES], {}, "basket_features")
+            summary.seconds["features"] = round(time.perf_counter() - started, 2)
+            progress.advance(task)
+            return summary
+
         task = progress.add_task("features -> model -> registry -> release", total=1)
+        started = time.perf_counter()
         _run(job, instance, MODEL_CHAIN, {}, "features -> model -> registry -> release")
+        summary.seconds["features..release"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
 
     release = open_registry(settings, lake).released()

@@ -19,14 +19,16 @@ import shutil
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+from retail_model import delta
 from retail_model.settings import AwsSettings
 
 # Commit-info keys: the token that lets a writer find the version its own commit became, and
@@ -34,6 +36,11 @@ from retail_model.settings import AwsSettings
 _COMMIT_TOKEN = "retail_mlops.commit"
 _LINEAGE = "retail_mlops.lineage"
 _PROPERTIES = "retail_mlops.properties"
+
+
+Frames = pl.DataFrame | Iterable[pl.DataFrame]
+# Small row groups: a reader filtering on a sorted column (a week range) skips most of a file.
+_WRITER_PROPERTIES = WriterProperties(max_row_group_size=32_768)
 
 
 class LakeError(Exception):
@@ -107,13 +114,16 @@ class Lake(ABC):
     def replace_partitions(
         self,
         table: str,
-        frame: pl.DataFrame,
+        frame: Frames,
         partition_by: Sequence[str],
         partitions: Sequence[Mapping[str, object]],
         lineage: Mapping[str, int] | None = None,
         properties: Mapping[str, str] | None = None,
     ) -> int:
         """Replace exactly `partitions` (values of `partition_by`) with `frame`, in one commit.
+
+        `frame` may be an iterable of frames (same schema, the first one may be empty): they are
+        streamed into the one commit, so a rebuild never holds the whole table in memory.
 
         A listed partition with no rows in `frame` ends up empty, never stale. Rows outside the
         listed partitions are refused by deltalake, so a writer cannot clobber its neighbours.
@@ -125,20 +135,20 @@ class Lake(ABC):
             "(" + " AND ".join(f"{column} = {_sql_literal(values[column])}" for column in partition_by) + ")"
             for values in partitions
         )
-        if self._open(table) is None:
-            # deltalake cannot apply a predicate to a table that does not exist yet.
-            return self._write(table, frame, lineage, properties, mode="overwrite", partition_by=partition_by)
-        return self._write(table, frame, lineage, properties, mode="overwrite", partition_by=partition_by, predicate=predicate)
+        return self._write(
+            table, frame, lineage, properties, mode="overwrite", partition_by=partition_by, replace=partitions, predicate=predicate
+        )
 
     def overwrite_table(
         self,
         table: str,
-        frame: pl.DataFrame,
+        frame: Frames,
         partition_by: Sequence[str] | None = None,
         lineage: Mapping[str, int] | None = None,
+        properties: Mapping[str, str] | None = None,
     ) -> int:
         """Replace the whole table (its schema too) in one commit; returns the new version."""
-        return self._write(table, frame, lineage, None, mode="overwrite", partition_by=partition_by, schema_mode="overwrite")
+        return self._write(table, frame, lineage, properties, mode="overwrite", partition_by=partition_by)
 
     def append(self, table: str, frame: pl.DataFrame, partition_by: Sequence[str] | None = None) -> int:
         return self._write(table, frame, None, None, mode="append", partition_by=partition_by)
@@ -163,7 +173,16 @@ class Lake(ABC):
             return None
 
     def _write(
-        self, table: str, frame: pl.DataFrame, lineage: Mapping[str, int] | None, properties: Mapping[str, str] | None, **options
+        self,
+        table: str,
+        frame: Frames,
+        lineage: Mapping[str, int] | None,
+        properties: Mapping[str, str] | None,
+        *,
+        mode: str,
+        partition_by: Sequence[str] | None = None,
+        replace: Sequence[Mapping[str, object]] | None = None,
+        predicate: str | None = None,
     ) -> int:
         token = uuid.uuid4().hex
         metadata = {_COMMIT_TOKEN: token}
@@ -171,15 +190,18 @@ class Lake(ABC):
             metadata[_LINEAGE] = json.dumps(dict(lineage), sort_keys=True)
         if properties:
             metadata[_PROPERTIES] = json.dumps(dict(properties), sort_keys=True)
-        partition_by = options.pop("partition_by", None)
-        write_deltalake(
-            self.table_uri(table),
-            frame.to_arrow(),
-            partition_by=list(partition_by) if partition_by else None,
-            storage_options=self.storage_options(),
-            commit_properties=CommitProperties(custom_metadata=metadata),
-            **options,
-        )
+        commit = CommitProperties(custom_metadata=metadata)
+        frames = [frame] if isinstance(frame, pl.DataFrame) else frame
+        try:
+            delta.write(self, table, frames, partition_by or (), mode, replace, commit)
+        except delta.UnsupportedReplace:
+            # Some partitions of a table partitioned by two columns (a one-partition run from the
+            # UI): deltalake's own writer, which checks every row against the predicate.
+            write_deltalake(
+                self.table_uri(table), _record_batches(frames), partition_by=list(partition_by or ()),
+                mode="overwrite", predicate=predicate, storage_options=self.storage_options(),
+                commit_properties=commit, writer_properties=_WRITER_PROPERTIES,
+            )
         return self._version_of_commit(table, token)
 
     def _version_of_commit(self, table: str, token: str) -> int:
@@ -475,6 +497,19 @@ class S3Lake(Lake):
 def open_lake(uri: str, aws: AwsSettings | None = None) -> Lake:
     """The one place a lake address becomes a backend: s3:// is S3, anything else a directory."""
     return S3Lake(uri, aws) if uri.startswith("s3://") else LocalLake(uri)
+
+
+def _record_batches(frames: Iterable[pl.DataFrame]) -> pa.RecordBatchReader:
+    """Frames as one Arrow stream; the first frame's schema (it may have no rows) is the stream's."""
+    iterator = iter(frames)
+    first = next(iterator).to_arrow()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield from first.to_batches()
+        for frame in iterator:
+            yield from frame.to_arrow().cast(first.schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(first.schema, batches())
 
 
 def file_sha256(path: Path) -> str:

@@ -24,8 +24,9 @@ def lake(request, tmp_path) -> Lake:
 
 
 def weeks(*values: int, generation: int = 0) -> pl.DataFrame:
-    return pl.DataFrame({"shop_week": [w for w in values], "row": list(range(len(values))), "generation": generation}).cast(
-        {"shop_week": pl.Int32}
+    return pl.DataFrame(
+        {"shop_week": list(values), "row": list(range(len(values))), "generation": [generation] * len(values)},
+        schema={"shop_week": pl.Int32, "row": pl.Int64, "generation": pl.Int64},
     )
 
 

@@ -8,9 +8,10 @@ import polars as pl
 from retail_assets.reporting import markdown_table, png_base64
 
 
-def table_metadata(frame: pl.DataFrame, preview_rows: int = 5) -> dict[str, dg.MetadataValue]:
+def table_metadata(frame: pl.DataFrame, preview_rows: int = 5, rows: int | None = None) -> dict[str, dg.MetadataValue]:
+    """Row count (of the table written, when `frame` is only a preview of it), schema and a preview."""
     return {
-        "dagster/row_count": dg.MetadataValue.int(frame.height),
+        "dagster/row_count": dg.MetadataValue.int(frame.height if rows is None else rows),
         "dagster/column_schema": dg.MetadataValue.table_schema(table_schema(frame.schema)),
         "preview": dg.MetadataValue.md(markdown_table(frame.head(preview_rows))),
     }

@@ -7,12 +7,12 @@ no Dagster import.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import polars as pl
 
-from retail_assets.lake.transforms import inconsistent_baskets, silver_from_raw
+from retail_assets.lake.transforms import inconsistent_baskets, normalised_lines, silver_from_raw
 from retail_model.lake import Lake, TableSnapshot
 
 RAW = "raw"
@@ -31,11 +31,18 @@ class MissingUpstreamError(Exception):
     """A hop was asked to run before the table it reads has been written."""
 
 
-@dataclass(frozen=True)
+ROWS_PER_CHUNK = 300_000  # rows a rebuild holds in memory at once, whatever the size of the lake
+
+
+@dataclass
 class Rebuild:
-    frame: pl.DataFrame
+    """What a rebuild wrote: a preview for people, counts, and the versions read and written."""
+
+    preview: pl.DataFrame
+    rows: int
     source_version: int
     version: int
+    totals: dict[str, float] = field(default_factory=dict)
     quarantined_baskets: int = 0
     quarantined_lines: int = 0
 
@@ -47,6 +54,59 @@ def read_upstream(lake: Lake, table: str) -> TableSnapshot:
     return snapshot
 
 
+def week_ranges(frame: pl.LazyFrame, rows_per_chunk: int = ROWS_PER_CHUNK) -> list[tuple[int, int]]:
+    """Consecutive week ranges of about `rows_per_chunk` rows each.
+
+    Baskets never span weeks (SHOP_WEEK is a basket-level column, and a basket whose lines
+    disagree on it is quarantined), so a range always holds whole baskets.
+    """
+    counts = frame.group_by("shop_week").agg(pl.len()).sort("shop_week").collect()
+    ranges, first, size = [], None, 0
+    for week, rows in counts.iter_rows():
+        first = week if first is None else first
+        size += rows
+        if size >= rows_per_chunk:
+            ranges.append((first, week))
+            first, size = None, 0
+    if first is not None:
+        ranges.append((first, counts["shop_week"][-1]))
+    return ranges
+
+
+class _Chunks:
+    """A rebuild's output, one week range at a time, streamed into one Delta commit.
+
+    Tables are written sorted by shop_week in small row groups, so the next hop's reads of a week
+    range skip the rest of each file: memory and work stay proportional to a chunk.
+    """
+
+    def __init__(self, source: pl.LazyFrame, where: pl.Expr | None, transform: Transform, summarize: Summary | None) -> None:
+        self.source = source.filter(where) if where is not None else source
+        self.transform, self.summarize = transform, summarize
+        self.preview: pl.DataFrame | None = None
+        self.rows = 0
+        self.totals: dict[str, float] = {}
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        yield self.transform(self.source.head(0).collect())  # the schema, even if no rows follow
+        for first, last in week_ranges(self.source):
+            chunk = self.transform(self.source.filter(pl.col("shop_week").is_between(first, last)).collect())
+            self.rows += chunk.height
+            if self.preview is None or self.preview.height < 5:
+                self.preview = chunk.head(5)
+            for name, value in (self.summarize(chunk) if self.summarize else {}).items():
+                self.totals[name] = self.totals.get(name, 0) + value
+            yield chunk
+
+    def result(self, source_version: int, version: int) -> Rebuild:
+        preview = self.preview if self.preview is not None else self.transform(self.source.head(0).collect())
+        return Rebuild(preview, self.rows, source_version, version, self.totals)
+
+
+Transform = Callable[[pl.DataFrame], pl.DataFrame]
+Summary = Callable[[pl.DataFrame], dict[str, float]]
+
+
 def rebuild_silver(lake: Lake, wanted: Sequence[tuple[str, str]], complete: bool) -> Rebuild:
     """Silver's `wanted` partitions from raw, minus baskets whose lines disagree (they go to basket_quarantine).
 
@@ -54,41 +114,57 @@ def rebuild_silver(lake: Lake, wanted: Sequence[tuple[str, str]], complete: bool
     split across two regions looks consistent from inside either one.
     """
     upstream = read_upstream(lake, RAW)
-    lines = silver_from_raw(upstream.frame)
-    bad = inconsistent_baskets(lines)
-    keys = [f"{region}|{basket_type}" for region, basket_type in wanted]
-    frame = (
-        lines.filter(pl.concat_str(*BY_REGION_AND_TYPE, separator="|").is_in(keys))
-        .join(bad.lazy(), on="basket_id", how="anti")
-        .collect()
-    )
-    partitions = [dict(zip(BY_REGION_AND_TYPE, pair, strict=True)) for pair in wanted]
-    version = lake.replace_partitions(
-        SILVER, frame, BY_REGION_AND_TYPE, partitions, lineage={RAW: upstream.version}, properties=_scope(complete)
-    )
-    set_aside = lines.join(bad.lazy(), on="basket_id").collect()
+    bad = inconsistent_baskets(normalised_lines(upstream.frame))
+
+    def transform(raw: pl.DataFrame) -> pl.DataFrame:
+        return silver_from_raw(raw).join(bad, on="basket_id", how="anti")
+
+    chunks = _Chunks(upstream.frame, None if complete else _in(wanted), transform, None)
+    version = _replace(lake, SILVER, chunks, wanted, complete, {RAW: upstream.version})
+    set_aside = normalised_lines(upstream.frame).join(bad.lazy(), on="basket_id").collect(engine="streaming")
     lake.overwrite_table(BASKET_QUARANTINE, set_aside, lineage={RAW: upstream.version})
-    return Rebuild(frame, upstream.version, version, bad.height, set_aside.height)
+    rebuild = chunks.result(upstream.version, version)
+    rebuild.quarantined_baskets, rebuild.quarantined_lines = bad.height, set_aside.height
+    return rebuild
 
 
 def rebuild_region_partitions(
     lake: Lake,
     source: str,
     target: str,
-    transform: Callable[[pl.DataFrame], pl.DataFrame],
+    transform: Transform,
     wanted: Sequence[tuple[str, str]],
     complete: bool,
+    summarize: Summary | None = None,
 ) -> Rebuild:
     """Rebuild the (store_region, basket_type) partitions `wanted` of `target` from `source`, in one commit."""
     upstream = read_upstream(lake, source)
-    keys = [f"{region}|{basket_type}" for region, basket_type in wanted]
-    selected = upstream.frame.filter(pl.concat_str(*BY_REGION_AND_TYPE, separator="|").is_in(keys))
-    frame = transform(selected.collect())
-    partitions = [dict(zip(BY_REGION_AND_TYPE, pair, strict=True)) for pair in wanted]
-    version = lake.replace_partitions(
-        target, frame, BY_REGION_AND_TYPE, partitions, lineage={source: upstream.version}, properties=_scope(complete)
-    )
-    return Rebuild(frame, upstream.version, version)
+    chunks = _Chunks(upstream.frame, None if complete else _in(wanted), transform, summarize)
+    version = _replace(lake, target, chunks, wanted, complete, {source: upstream.version})
+    return chunks.result(upstream.version, version)
+
+
+def _replace(lake: Lake, table: str, chunks: _Chunks, wanted: Sequence[tuple[str, str]], complete: bool, lineage: dict) -> int:
+    """Every partition: overwrite the table. Some: replace just those (a one-partition run from the UI)."""
+    if complete:
+        return lake.overwrite_table(table, chunks, BY_REGION_AND_TYPE, lineage=lineage, properties=_scope(True))
+    return lake.replace_partitions(table, chunks, BY_REGION_AND_TYPE, _partitions(wanted), lineage=lineage, properties=_scope(False))
+
+
+def rebuild_table(lake: Lake, source: str, target: str, transform: Transform, summarize: Summary | None = None) -> Rebuild:
+    """Replace the whole of `target` with `transform` applied to `source`, week range by week range, in one commit."""
+    upstream = read_upstream(lake, source)
+    chunks = _Chunks(upstream.frame, None, transform, summarize)
+    version = lake.overwrite_table(target, chunks, lineage={source: upstream.version})
+    return chunks.result(upstream.version, version)
+
+
+def _in(wanted: Sequence[tuple[str, str]]) -> pl.Expr:
+    return pl.concat_str(*BY_REGION_AND_TYPE, separator="|").is_in([f"{region}|{kind}" for region, kind in wanted])
+
+
+def _partitions(wanted: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    return [dict(zip(BY_REGION_AND_TYPE, pair, strict=True)) for pair in wanted]
 
 
 def _scope(complete: bool) -> dict[str, str]:

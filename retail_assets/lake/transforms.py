@@ -6,7 +6,8 @@ import polars as pl
 
 from retail_assets.ingest import contract
 
-SILVER_ORDER = ["basket_id", "prod_code"]
+# Week first: the next hop reads week ranges, and sorted small row groups let it skip the rest.
+SILVER_ORDER = ["shop_week", "basket_id", "prod_code"]
 
 # Gold keeps one row per basket: the basket-level columns, simple totals and the lines themselves,
 # because the product mix is what predicts the label.
@@ -14,13 +15,18 @@ BASKET_LEVEL = [name.lower() for name in contract.BASKET_COLUMNS]
 LINE_FIELDS = [name.lower() for name in contract.LINE_COLUMNS]
 
 
-def silver_from_raw(raw: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-    """Clean, normalised lines: anonymous shoppers carry no segment; ordered for stable files."""
+def normalised_lines(raw: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """Anonymous shoppers carry no segment, whatever the extract put beside an empty CUST_CODE."""
     anonymous = pl.col("cust_code").is_null()
     return raw.with_columns(
         pl.when(anonymous).then(None).otherwise(pl.col("cust_price_sensitivity")).alias("cust_price_sensitivity"),
         pl.when(anonymous).then(None).otherwise(pl.col("cust_lifestage")).alias("cust_lifestage"),
-    ).sort(SILVER_ORDER)
+    )
+
+
+def silver_from_raw(raw: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """Clean, normalised lines, ordered for stable files."""
+    return normalised_lines(raw).sort(SILVER_ORDER)
 
 
 def gold_from_silver(silver: pl.DataFrame) -> pl.DataFrame:
@@ -35,7 +41,7 @@ def gold_from_silver(silver: pl.DataFrame) -> pl.DataFrame:
             pl.struct(LINE_FIELDS).sort_by("prod_code").alias("lines"),
             pl.sum_horizontal(pl.col(name).n_unique() > 1 for name in BASKET_LEVEL).alias("inconsistent_columns"),
         )
-        .sort("basket_id")
+        .sort("shop_week", "basket_id")
     )
 
 
@@ -53,7 +59,7 @@ def inconsistent_baskets(lines: pl.LazyFrame) -> pl.DataFrame:
         .agg(pl.col("attributes").n_unique())
         .filter(pl.col("attributes") > 1)
         .select("basket_id")
-        .collect()
+        .collect(engine="streaming")  # one small state per basket, never the lines themselves
     )
     if suspects.is_empty():
         return pl.DataFrame(schema={"basket_id": pl.String(), "reason": pl.String()})

@@ -22,21 +22,22 @@ from retail_model.lake import Lake
 def basket_features(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]) -> dg.MaterializeResult:
     """Model-ready features of every basket, computed by the same code the inference API runs."""
     try:
-        gold = tables.read_upstream(lake, tables.GOLD)
+        rebuild = tables.rebuild_table(lake, tables.GOLD, tables.FEATURES, build_feature_table, summarize=_feature_totals)
     except tables.MissingUpstreamError as error:
         raise dg.Failure(str(error)) from error
-    table = build_feature_table(gold.frame.collect())
-    version = lake.overwrite_table(tables.FEATURES, table, lineage={tables.GOLD: gold.version})
-    distinct = table.select(pl.col("feature_names").explode().n_unique()).item() if table.height else 0
-    context.log.info(f"{table.height} baskets, {distinct} distinct features, version {FEATURE_VERSION}")
-    weeks = sorted(table["shop_week"].unique().to_list())
+    totals = rebuild.totals
+    context.log.info(f"{rebuild.rows} baskets, feature version {FEATURE_VERSION}, table version {rebuild.version}")
+    preview = rebuild.preview.with_columns(pl.col("feature_names").list.head(6), pl.col("feature_values").list.head(6))
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(table.with_columns(pl.col("feature_names").list.head(6), pl.col("feature_values").list.head(6))),
-            **delta_metadata(lake.table_uri(tables.FEATURES), version, gold=gold.version),
+            **table_metadata(preview, rows=rebuild.rows),
+            **delta_metadata(lake.table_uri(tables.FEATURES), rebuild.version, gold=rebuild.source_version),
             "feature_version": FEATURE_VERSION,
-            "distinct_features": distinct,
-            "mean_features_per_basket": float(table["feature_names"].list.len().mean() or 0.0),
-            "weeks": ", ".join(map(str, weeks)),
+            "mean_features_per_basket": totals.get("features", 0) / max(rebuild.rows, 1),
+            "weeks": int(totals.get("weeks", 0)),
         }
     )
+
+
+def _feature_totals(table: pl.DataFrame) -> dict[str, float]:
+    return {"features": table["feature_names"].list.len().sum(), "weeks": table["shop_week"].n_unique()}

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import dagster as dg
+import polars as pl
 
 from retail_assets.defs.asset_keys import GOLD, RAW, SILVER
 from retail_assets.defs.metadata import delta_metadata, table_metadata
@@ -31,7 +32,7 @@ def silver_transactions(context: dg.AssetExecutionContext, lake: dg.ResourcePara
         )
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(rebuild.frame),
+            **table_metadata(rebuild.preview, rows=rebuild.rows),
             **delta_metadata(lake.table_uri(tables.SILVER), rebuild.version, raw=rebuild.source_version),
             "partitions_written": len(context.partition_keys),
             "baskets_quarantined": rebuild.quarantined_baskets,
@@ -51,19 +52,28 @@ def silver_transactions(context: dg.AssetExecutionContext, lake: dg.ResourcePara
 )
 def gold_baskets(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]) -> dg.MaterializeResult:
     """One row per shopping basket: its attributes, totals and product lines, by store region and basket type."""
-    rebuild = _rebuild(context, lake, tables.SILVER, tables.GOLD, gold_from_silver)
-    frame = rebuild.frame
-    labels = frame["basket_price_sensitivity"].value_counts(sort=True)
+    rebuild = _rebuild(context, lake, tables.SILVER, tables.GOLD, gold_from_silver, summarize=_gold_totals)
+    totals = rebuild.totals
+    labels = {k.removeprefix("label:"): int(v) for k, v in sorted(totals.items()) if k.startswith("label:")}
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(frame.drop("lines")),
+            **table_metadata(rebuild.preview.drop("lines"), rows=rebuild.rows),
             **delta_metadata(lake.table_uri(tables.GOLD), rebuild.version, silver=rebuild.source_version),
             "partitions_written": len(context.partition_keys),
-            "baskets_by_label": dg.MetadataValue.json(dict(zip(*labels.to_dict(as_series=False).values(), strict=True))),
-            "mean_lines_per_basket": float(frame["n_lines"].mean() or 0.0),
-            "inconsistent_baskets": int((frame["inconsistent_columns"] > 0).sum()),
+            "baskets_by_label": dg.MetadataValue.json(labels),
+            "mean_lines_per_basket": totals.get("lines", 0) / max(rebuild.rows, 1),
+            "inconsistent_baskets": int(totals.get("inconsistent", 0)),
         }
     )
+
+
+def _gold_totals(gold: pl.DataFrame) -> dict[str, float]:
+    labels = gold["basket_price_sensitivity"].value_counts()
+    return {
+        **{f"label:{label}": count for label, count in labels.iter_rows()},
+        "lines": gold["n_lines"].sum(),
+        "inconsistent": (gold["inconsistent_columns"] > 0).sum(),
+    }
 
 
 def _wanted(context: dg.AssetExecutionContext) -> list[tuple[str, str]]:
@@ -76,9 +86,11 @@ def _covers_every_partition(context: dg.AssetExecutionContext) -> bool:
     return set(context.partition_keys) >= set(every)
 
 
-def _rebuild(context: dg.AssetExecutionContext, lake: Lake, source: str, target: str, transform) -> tables.Rebuild:
+def _rebuild(context: dg.AssetExecutionContext, lake: Lake, source: str, target: str, transform, summarize) -> tables.Rebuild:
     wanted = _wanted(context)
     try:
-        return tables.rebuild_region_partitions(lake, source, target, transform, wanted, _covers_every_partition(context))
+        return tables.rebuild_region_partitions(
+            lake, source, target, transform, wanted, _covers_every_partition(context), summarize
+        )
     except tables.MissingUpstreamError as error:
         raise dg.Failure(str(error)) from error

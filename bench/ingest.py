@@ -1,0 +1,169 @@
+"""Ingest speed and memory: landing -> features through the real assets, next to the CSV parse
+floor and a straightforward pandas version of the same transformation, measured in one run.
+
+    .venv/bin/python bench/ingest.py                       # ~3 M rows in 115 weekly files
+    .venv/bin/python bench/ingest.py --weeks 12 --baskets-per-week 4000 --scale 0   # quick look
+
+Each measurement runs in a fresh child process, so its peak RSS (from wait4) is its own:
+- floor:   a plain polars read of every file (`pl.read_csv`), nothing else;
+- pandas:  bench/pandas_ingest.py, the same rules, silver, gold and features the simple way;
+- assets:  `retail-mlops materialize` stopped after basket_features (run_pipeline with
+           through_model=False): the real Dagster assets writing the Delta lake, with the
+           orchestration cost included; its stages are timed too;
+- assets at --scale x the rows: the same data set repeated over --scale times as many weeks
+  (a longer history, as a retailer's lake grows), for the memory-growth target.
+The machine is shared and noisy: compare the ratios printed, which come from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weeks", type=int, default=115)
+    parser.add_argument("--baskets-per-week", type=int, default=4100)
+    parser.add_argument("--scale", type=int, default=10, help="rows multiplier for the memory-growth run (0 = skip it)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(CHILDREN[args.child](args.data, args.work)))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="retail-bench-") as scratch:
+        root = Path(scratch)
+        data = root / "data"
+        started = time.perf_counter()
+        rows = generate(data, args.weeks, args.baskets_per_week, args.seed)
+        print(f"data: {rows:,} rows in {args.weeks} weekly files ({time.perf_counter() - started:.0f} s to generate)")
+        results = {name: measure(name, data, root / name) for name in ("floor", "pandas", "assets")}
+        if args.scale:
+            scaled = root / "scaled"
+            scaled_rows = repeat_weeks(data, scaled, args.scale)
+            print(f"scaled data: {scaled_rows:,} rows in {args.weeks * args.scale} weekly files")
+            results["assets_scaled"] = measure("assets", scaled, root / "assets_scaled")
+        report(results, rows)
+
+
+def generate(out: Path, weeks: int, baskets_per_week: int, seed: int) -> int:
+    from retail_assets.sample_data import generate_sample_data
+
+    return generate_sample_data(out, weeks=weeks, baskets_per_week=baskets_per_week, seed=seed).rows
+
+
+def repeat_weeks(source: Path, out: Path, times: int) -> int:
+    """The same weeks again and again under later week numbers (and basket ids): a longer history."""
+    out.mkdir(parents=True)
+    files = sorted(source.glob("transactions_*.csv"))
+    rows = 0
+    for copy in range(times):
+        for index, path in enumerate(files):
+            week = _week_after(int(path.stem.split("_")[1]), copy * len(files))
+            frame = pl.read_csv(path, infer_schema=False).with_columns(
+                pl.lit(str(week)).alias("SHOP_WEEK"), (pl.lit(f"{copy:02d}") + pl.col("BASKET_ID")).alias("BASKET_ID")
+            )
+            frame.write_csv(out / f"transactions_{week}.csv")
+            rows += frame.height
+            del index
+    return rows
+
+
+def _week_after(week: int, offset: int) -> int:
+    year, number = divmod(week, 100)
+    number += offset
+    year += (number - 1) // 52
+    return year * 100 + (number - 1) % 52 + 1
+
+
+def measure(kind: str, data: Path, work: Path) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--data", str(data), "--work", str(work)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env={**os.environ, "DAGSTER_HOME": str(work / "home")})
+    output = process.stdout.read()
+    # wait4, not wait: the resource usage of exactly this child, peak RSS included.
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{kind} failed with exit code {process.returncode}")
+    result = json.loads(output.decode().strip().splitlines()[-1])
+    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux reports kilobytes
+    return result
+
+
+def child_floor(data: Path, work: Path) -> dict:
+    started = time.perf_counter()
+    rows = sum(pl.read_csv(path).height for path in sorted(data.glob("transactions_*.csv")))
+    return {"seconds": time.perf_counter() - started, "rows": rows}
+
+
+def child_pandas(data: Path, work: Path) -> dict:
+    sys.path.insert(0, str(HERE))
+    from pandas_ingest import run
+
+    started = time.perf_counter()
+    counts = run(sorted(data.glob("transactions_*.csv")), work)
+    return {"seconds": time.perf_counter() - started, **counts}
+
+
+def child_assets(data: Path, work: Path) -> dict:
+    from dagster import DagsterInstance
+    from rich.console import Console
+    from rich.progress import Progress
+
+    home = work / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["RETAIL_LAKE"] = str(work / "lake")
+    from retail_assets.pipeline import run_pipeline
+    from retail_model.lake import LocalLake
+
+    instance = DagsterInstance.get()
+    started = time.perf_counter()
+    summary = run_pipeline(data, instance, Progress(console=Console(quiet=True)), through_model=False)
+    seconds = time.perf_counter() - started
+    lake = LocalLake(work / "lake")
+    return {"seconds": seconds, "stages": summary.seconds, "raw_rows": lake.count_rows("raw"), "feature_rows": lake.count_rows("features")}
+
+
+CHILDREN = {"floor": child_floor, "pandas": child_pandas, "assets": child_assets}
+
+
+def report(results: dict, rows: int) -> None:
+    floor, pandas, assets = results["floor"], results["pandas"], results["assets"]
+    print()
+    print(f"{'':28s}{'seconds':>9s}{'rows/s':>12s}{'peak RSS':>11s}")
+    for name, label in [("floor", "CSV parse floor (polars)"), ("pandas", "pandas, the simple way"),
+                        ("assets", "assets: landing->features"), ("assets_scaled", "assets at scaled rows")]:
+        if name in results:
+            r = results[name]
+            n = r.get("raw_rows") or r.get("rows") or rows
+            print(f"{label:28s}{r['seconds']:9.1f}{n / r['seconds']:12,.0f}{r['peak_rss_mb']:9.0f} MB")
+    print()
+    print("assets stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in assets["stages"].items()))
+    print(f"assets / parse floor:   {assets['seconds'] / floor['seconds']:.2f}x   (target <= 5x, stretch 2.5x)")
+    print(f"pandas / assets:        {pandas['seconds'] / assets['seconds']:.2f}x   (target >= 2x)")
+    print(f"assets peak RSS:        {assets['peak_rss_mb']:.0f} MB   (target < 1,500 MB)")
+    if "assets_scaled" in results:
+        scaled = results["assets_scaled"]
+        growth = scaled["peak_rss_mb"] / assets["peak_rss_mb"]
+        factor = scaled["raw_rows"] / assets["raw_rows"]
+        print(f"peak RSS at {factor:.0f}x the rows: {scaled['peak_rss_mb']:.0f} MB = {growth:.2f}x   (target < 2x)")
+
+
+if __name__ == "__main__":
+    main()
