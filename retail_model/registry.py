@@ -1,7 +1,7 @@
 """The model registry: one interface for the pipeline and the API, with SageMaker's approval states.
 
 `ModelRegistry` is what `registered_model`, `api_release`, the CLI and the API's model store use;
-they never ask which backend sits behind it: `LakeModelRegistry` (JSON in the lake, below) or
+they never ask which backend sits behind it: `LakeModelRegistry` (JSON in the lake, registry_lake.py) or
 `SageMakerModelRegistry` (a SageMaker model package group, registry_sagemaker.py).
 
 The rules every backend keeps:
@@ -31,7 +31,7 @@ import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from retail_model.artifact import MODEL_FILE_NAME, ModelLoadError, PriceSensitivityModel
@@ -244,70 +244,6 @@ class ModelRegistry(ABC):
         return key
 
 
-class LakeModelRegistry(ModelRegistry):
-    """Entries as JSON objects in the lake; artefacts in the lake's models/ folder."""
-
-    def __init__(self, lake: Lake, group: str = DEFAULT_GROUP) -> None:
-        self.lake = lake
-        self.group = group
-
-    @property
-    def location(self) -> str:
-        return self.lake.uri_of(self.prefix)
-
-    def __repr__(self) -> str:
-        return f"LakeModelRegistry({self.location!r})"
-
-    def register(
-        self,
-        version: str,
-        model_uri: str,
-        feature_version: str,
-        metrics: dict,
-        status: str = PENDING,
-        description: str = "",
-        *,
-        reason: str = "",
-        actor: str = "pipeline",
-        lineage: dict | None = None,
-    ) -> RegistryEntry:
-        _check_status(status)
-        with self.lock():
-            key = self._entry_key(version)
-            if self.lake.exists(key):
-                raise VersionExistsError(f"model version {version} is already registered as {self.get(version).status}; entries are never overwritten")
-            first = status_change(status, reason or description or "registered", actor)
-            entry = RegistryEntry(
-                version, status, model_uri, feature_version, dict(metrics), first["at"], first["at"], description, [first], dict(lineage or {})
-            )
-            self.lake.write_json(key, asdict(entry))
-            return entry
-
-    def get(self, version: str) -> RegistryEntry:
-        payload = self.lake.read_json(self._entry_key(version))
-        if payload is None:
-            raise RegistryError(f"model version {version!r} is not registered in {self.location}")
-        return RegistryEntry(**payload)
-
-    def list_versions(self) -> list[RegistryEntry]:
-        entries = [
-            RegistryEntry(**self.lake.read_json(stored.key))
-            for stored in self.lake.list_objects(f"{self.prefix}/versions")
-            if stored.key.endswith(".json")
-        ]
-        return sorted(entries, key=lambda e: (e.created_at, e.version))
-
-    def _store_decision(self, entry: RegistryEntry, change: dict) -> RegistryEntry:
-        updated = replace(entry, status=change["status"], updated_at=change["at"], history=[*entry.history, change])
-        self.lake.write_json(self._entry_key(entry.version), asdict(updated))
-        return updated
-
-    def _entry_key(self, version: str) -> str:
-        if not version or "/" in version or version.startswith("."):
-            raise RegistryError(f"{version!r} is not a model version")
-        return f"{self.prefix}/versions/{version}.json"
-
-
 def open_registry(settings: SharedSettings, lake: Lake) -> ModelRegistry:
     """The one place the registry backend is chosen (RETAIL_REGISTRY, else the mode's default)."""
     if settings.registry_backend == "local":
@@ -329,3 +265,8 @@ def _check_status(status: str) -> None:
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+# The local backend lives in its own module; importing it here keeps `from retail_model.registry
+# import LakeModelRegistry` working (it needs the names above, hence last).
+from retail_model.registry_lake import LakeModelRegistry  # noqa: E402
