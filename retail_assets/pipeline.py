@@ -41,7 +41,9 @@ class PipelineSummary:
     weeks_ingested: list[str] = field(default_factory=list)
     weeks_unchanged: list[str] = field(default_factory=list)
     weeks_rejected: list[str] = field(default_factory=list)
-    model_version: str | None = None
+    model_version: str | None = None  # the version this run registered
+    model_status: str | None = None
+    serving_version: str | None = None
     metrics: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
@@ -52,10 +54,18 @@ class PipelineSummary:
             out.append(f"[yellow]weeks rejected: {', '.join(self.weeks_rejected)} (see {self.rejected})[/yellow]")
         if self.model_version:
             m = self.metrics
-            out.append(
-                f"model {self.model_version} released: test macro-F1 {m['macro_f1']:.3f}, accuracy {m['accuracy']:.3f} "
+            scores = (
+                f"test macro-F1 {m['macro_f1']:.3f}, accuracy {m['accuracy']:.3f} "
                 f"({m['n_train']:,} train / {m['n_test']:,} test baskets)"
             )
+            if self.serving_version == self.model_version:
+                out.append(f"model {self.model_version} released: {scores}")
+            else:  # waiting for a person (RETAIL_AUTO_APPROVE=false): say what serves and what to do
+                out.append(
+                    f"[yellow]model {self.model_version} is {self.model_status}, not released: {scores}; serving: "
+                    f"{self.serving_version or 'nothing'}. Approve it with `retail-mlops models approve "
+                    f"{self.model_version} --reason ...` (docs/models.md)[/yellow]"
+                )
         return out
 
 
@@ -134,9 +144,11 @@ def run_pipeline(
         summary.seconds["features..release"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
 
-    release = open_registry(settings, lake).released()
-    summary.model_version = release.version
-    summary.metrics = lake.read_json(f"models/{release.version}/metrics.json") or {}
+    registry = open_registry(settings, lake)
+    registered, serving = registry.list_versions()[-1], registry.serving_entry()  # the chain just registered the newest
+    summary.model_version, summary.model_status = registered.version, registered.status
+    summary.serving_version = serving.version if serving else None
+    summary.metrics = lake.read_json(f"models/{registered.version}/metrics.json") or {}
     return summary
 
 

@@ -102,3 +102,15 @@ def test_a_failed_quality_gate_keeps_the_current_model_serving(pipeline_run, mon
     assert registry.latest_approved().version == serving_before
     rejected = registry.list_versions()[-1]  # registered, with the reason, and never released
     assert rejected.status == "Rejected" and "macro_f1" in rejected.history[0]["reason"] and "< 0.999" in rejected.history[0]["reason"]
+
+
+def test_the_summary_says_what_serves_when_the_new_model_waits_for_approval():
+    from retail_assets.pipeline import PipelineSummary
+
+    metrics = {"macro_f1": 0.91, "accuracy": 0.92, "n_train": 3000, "n_test": 800}
+    waiting = PipelineSummary("lake", "rejected", model_version="v2", model_status="PendingManualApproval", serving_version="v1", metrics=metrics)
+    text = " ".join(waiting.lines())
+    assert "model v2 is PendingManualApproval, not released" in text and "serving: v1" in text
+    assert "retail-mlops models approve v2 --reason" in text
+    released = PipelineSummary("lake", "rejected", model_version="v2", model_status="Approved", serving_version="v2", metrics=metrics)
+    assert "model v2 released: test macro-F1 0.910" in " ".join(released.lines())
