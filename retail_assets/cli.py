@@ -163,6 +163,47 @@ def models_reject(
         console.print(f"It was serving: serving rolled back to {rolled_back.version}.")
 
 
+alarms = typer.Typer(help="CloudWatch alarms on the pipeline's alert metrics (see docs/monitoring.md).", no_args_is_help=True)
+app.add_typer(alarms, name="alarms")
+
+
+@alarms.command("sync")
+def alarms_sync(
+    prefix: Annotated[str, typer.Option(help="Alarm and topic name prefix; Terraform's is <project>-<environment>.")] = "retail-mlops",
+    email: Annotated[str | None, typer.Option(help="Subscribe this address to the alert topic (AWS e-mails a confirmation link).")] = None,
+    kms_key: Annotated[str | None, typer.Option(help="KMS key for the topic (it must let CloudWatch use it).")] = None,
+) -> None:
+    """Create or update the SNS alert topic and the pipeline's CloudWatch alarms, for accounts without the Terraform in infra/."""
+    import boto3
+    from rich.table import Table
+
+    from retail_assets.alerts.alarms import AlarmSyncError, sync_alarms
+    from retail_assets.settings import ConfigurationError, get_environment
+
+    try:
+        settings = get_environment()
+        session = boto3.session.Session(region_name=settings.aws.region)
+        if session.region_name is None:
+            raise ConfigurationError("no AWS region: set AWS_DEFAULT_REGION")
+        cloudwatch = session.client("cloudwatch", endpoint_url=settings.aws.endpoint_url)
+        sns = session.client("sns", endpoint_url=settings.aws.endpoint_url)
+        result = sync_alarms(cloudwatch, sns, prefix, settings.alerts_namespace, email, kms_key)
+    except (ConfigurationError, AlarmSyncError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(code=1) from error
+    table = Table("alarm", "change", title=f"namespace {settings.alerts_namespace}, actions -> {result.topic_arn}")
+    for name, change in result.alarms.items():
+        table.add_row(name, change)
+    (console if console.is_terminal else Console(width=200)).print(table)
+    if result.subscription:
+        console.print(result.subscription)
+    if settings.alerts_backend != "cloudwatch":
+        console.print(
+            f"[yellow]RETAIL_ALERTS is {settings.alerts_backend}: the pipeline writes its alerts to the lake, so these alarms "
+            "see no data until the Dagster deployment runs with RETAIL_ALERTS=cloudwatch (or RETAIL_MODE=aws).[/yellow]"
+        )
+
+
 def _registry_and_release():
     from retail_assets.defs.resources import release_target
     from retail_assets.settings import ConfigurationError, get_environment

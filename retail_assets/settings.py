@@ -28,6 +28,17 @@ class PipelineSettings(SharedSettings):
     champion_margin: float = Field(default=0.01, ge=0, le=1)
     auto_approve: bool = True  # a model that passes the gate is Approved without a person
     auto_retrain: bool = True  # a gold update retrains the model without anyone asking
+    # Alerts and monitoring (docs/monitoring.md): where alerts link back to, the CloudWatch
+    # namespace the alarms watch, and when the served model counts as drifted or degraded.
+    alerts_namespace: str = Field(default="RetailMLOps", min_length=1, max_length=255)
+    dagster_url: str = "http://127.0.0.1:3000"  # the Dagster UI as on-call reaches it
+    drift_warn_psi: float = Field(default=0.1, gt=0)  # PSI of any feature above this: a WARN
+    drift_fail_psi: float = Field(default=0.25, gt=0)  # ... above this: an ERROR (the usual "major shift")
+    drift_window_days: int = Field(default=7, gt=0)  # recent predictions compared with training
+    live_min_macro_f1: float | None = Field(default=None, ge=0, le=1)  # default: RETAIL_MIN_MACRO_F1
+    live_window_weeks: int = Field(default=4, gt=0)  # latest labelled weeks the live score covers
+    monitor_min_rows: int = Field(default=500, gt=0)  # fewer predictions (or labels) judge nothing
+    retrain_on_drift: bool = False  # a drift or accuracy breach (ERROR) requests a retrain
     training_timeout_seconds: int = Field(default=3600, gt=0)  # also the SageMaker job's MaxRuntimeInSeconds
     # SageMaker training (RETAIL_TRAINING=sagemaker, the aws default): the execution role, the
     # image holding this project (deploy/docker/dagster.Dockerfile), the instance, managed spot.

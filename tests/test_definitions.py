@@ -27,6 +27,9 @@ def test_the_lineage_graph_has_every_hop(definitions):
         "price_sensitivity_model": {"basket_features"},
         "registered_model": {"price_sensitivity_model"},
         "api_release": {"registered_model"},
+        "prediction_log": {"api_release"},  # written by the API: an external asset
+        "feature_drift": {"prediction_log", "basket_features", "api_release"},
+        "live_accuracy": {"prediction_log", "gold_baskets", "api_release"},
     }
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(expected_parents)
     for name, parents in expected_parents.items():
@@ -90,6 +93,46 @@ def test_freshness_policies_and_automation_cover_the_chain(definitions):
         assert graph.get(key(name)).automation_condition is not None, f"{name} does not follow its upstream"
     retraining = definitions.resolve_sensor_def("retraining_sensor")
     assert retraining.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_monitoring_assets_checks_and_the_alert_sensors(definitions):
+    graph = definitions.resolve_asset_graph()
+    assert not graph.get(key("prediction_log")).is_materializable, "the API writes the prediction log, not Dagster"
+    for name, check in (("feature_drift", "serving_features_match_training"), ("live_accuracy", "live_macro_f1_above_floor")):
+        node = graph.get(key(name))
+        assert node.partitions_def is None and node.automation_condition is not None and node.freshness_policy is not None, name
+        assert dg.AssetCheckKey(key(name), check) in graph.asset_check_keys
+    assert definitions.resolve_sensor_def("monitoring_automation").default_status == dg.DefaultSensorStatus.RUNNING
+    for name in ("asset_check_alerts", "freshness_alerts", "run_failure_alerts"):
+        sensor = definitions.resolve_sensor_def(name)
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING and sensor.description, name
+        assert {"alert_sink", "dagster_links"} <= sensor.required_resource_keys, name
+    retrain = definitions.resolve_sensor_def("retrain_on_breach")
+    assert retrain.default_status == dg.DefaultSensorStatus.STOPPED, "a breach retrains only when RETAIL_RETRAIN_ON_DRIFT=true"
+    chain = definitions.resolve_job_def(retrain.job_name).asset_layer.executable_asset_keys
+    assert {k.to_user_string() for k in chain} == {"price_sensitivity_model", "registered_model", "api_release"}
+
+
+def test_monitoring_waits_for_its_daily_tick_rather_than_running_at_start(definitions, tmp_path):
+    """The monitoring assets never materialized: the first evaluation of their condition launches
+    nothing (starting `dagster dev` must not start runs by itself)."""
+    with dg.instance_for_test() as instance:
+        result = dg.evaluate_automation_conditions(
+            defs=definitions, instance=instance, asset_selection=dg.AssetSelection.assets(key("feature_drift"), key("live_accuracy"))
+        )
+    assert result.total_requested == 0
+
+
+def test_aws_mode_sends_alerts_to_cloudwatch(tmp_path, monkeypatch):
+    from retail_assets.alerts.cloudwatch import CloudWatchAlertSink
+
+    for name, value in {"RETAIL_MODE": "aws", "RETAIL_LAKE": str(tmp_path / "lake"), "RETAIL_TRAINING": "subprocess",
+                        "RETAIL_REGISTRY": "local", "RETAIL_RELEASE": "local", "AWS_DEFAULT_REGION": "ap-southeast-1",
+                        "RETAIL_ALERTS_NAMESPACE": "RetailMLOpsStaging"}.items():
+        monkeypatch.setenv(name, value)
+    sink = defs().resources["alert_sink"]
+    assert isinstance(sink, CloudWatchAlertSink) and sink.namespace == "RetailMLOpsStaging"
+    assert sink.destination == "CloudWatch namespace RetailMLOpsStaging (ap-southeast-1)"
 
 
 def test_automatic_retraining_can_be_turned_off(tmp_path, monkeypatch):

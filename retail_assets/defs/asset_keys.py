@@ -9,3 +9,6 @@ FEATURES = dg.AssetKey("basket_features")
 MODEL = dg.AssetKey("price_sensitivity_model")
 REGISTERED = dg.AssetKey("registered_model")
 RELEASE = dg.AssetKey("api_release")
+PREDICTION_LOG = dg.AssetKey("prediction_log")  # written by the API, not by Dagster: an external asset
+FEATURE_DRIFT = dg.AssetKey("feature_drift")
+LIVE_ACCURACY = dg.AssetKey("live_accuracy")

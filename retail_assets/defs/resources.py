@@ -8,7 +8,9 @@ Assets, checks and sensors take these as typed resources of the interface (`Lake
 
 import dagster as dg
 
+from retail_assets.alerts.forwarding import DagsterLinks
 from retail_assets.alerts.sink import AlertSink, LakeAlertSink
+from retail_assets.monitoring.policy import MonitoringPolicy
 from retail_assets.release.target import RegistryPointerRelease, ReleaseTarget
 from retail_assets.settings import ConfigurationError, PipelineSettings, get_environment
 from retail_assets.training.gate import PromotionGate
@@ -31,6 +33,8 @@ def resources() -> dg.Definitions:
             "release_target": release_target(settings, registry),
             "alert_sink": alert_sink(settings, lake),
             "promotion_gate": promotion_gate(settings),
+            "monitoring_policy": monitoring_policy(settings),
+            "dagster_links": DagsterLinks(settings.dagster_url),
         }
     )
 
@@ -76,7 +80,21 @@ def release_target(settings: PipelineSettings, registry: ModelRegistry) -> Relea
 def alert_sink(settings: PipelineSettings, lake: Lake) -> AlertSink:
     if settings.alerts_backend == "local":
         return LakeAlertSink(lake)
-    raise _not_yet("RETAIL_ALERTS=cloudwatch", "RETAIL_ALERTS=local writes alerts as JSONL under alerts/ in the lake")
+    from retail_assets.alerts.cloudwatch import CloudWatchAlertSink  # boto3 only when asked for
+
+    return CloudWatchAlertSink(settings.alerts_namespace, settings.aws)
+
+
+def monitoring_policy(settings: PipelineSettings) -> MonitoringPolicy:
+    return MonitoringPolicy(
+        drift_warn_psi=settings.drift_warn_psi,
+        drift_fail_psi=settings.drift_fail_psi,
+        drift_window_days=settings.drift_window_days,
+        # By default the live model must keep the floor the promotion gate admitted it with.
+        live_min_macro_f1=settings.min_macro_f1 if settings.live_min_macro_f1 is None else settings.live_min_macro_f1,
+        live_window_weeks=settings.live_window_weeks,
+        min_rows=settings.monitor_min_rows,
+    )
 
 
 def _not_yet(choice: str, alternative: str) -> ConfigurationError:
