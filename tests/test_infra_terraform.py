@@ -213,7 +213,8 @@ def test_dashboard_template_renders_to_valid_json():
     rendered = re.sub(r"\$\{(\w+)\}", lambda m: f"sample-{m.group(1)}", template)
     dashboard = json.loads(rendered)
     metrics = json.dumps(dashboard)
-    for metric in ("AssetCheckFailed", "FreshnessFailed", "RunFailed", "TargetResponseTime", "HTTPCode_Target_5XX_Count"):
+    for metric in ("AssetCheckFailed", "FreshnessFailed", "RunFailed", "TargetResponseTime", "HTTPCode_Target_5XX_Count",
+                   "FeatureDriftPSI", "LiveMacroF1"):
         assert metric in metrics, f"the dashboard does not show {metric}"
 
 

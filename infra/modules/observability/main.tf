@@ -8,6 +8,11 @@
 #   AssetCheckFailed  dimensions Asset, Check, Severity   1 per failed check evaluation
 #   FreshnessFailed   dimension  Asset                    1 when an asset misses its freshness policy, else 0
 #   RunFailed         dimension  Job                      1 per failed run
+#   FeatureDriftPSI   dimension  Feature                  daily PSI, serving vs training (dashboard)
+#   LiveMacroF1       no dimension                        daily live macro-F1 of the served model (dashboard)
+# Drift and accuracy breaches alarm through AssetCheckFailed (Asset feature_drift / live_accuracy).
+# retail-mlops alarms sync (retail_assets/alerts/alarms.py) defines the same three pipeline
+# alarms for accounts without this Terraform; tests/test_alerts_cloudwatch.py keeps them equal.
 # The alarms aggregate over all dimension values with Metrics Insights queries, so a new asset
 # or check is covered without a Terraform change.
 
