@@ -19,7 +19,7 @@ CHECKOV_VERSION := 3.3.30
 UV_VERSION := 0.13.8
 TF_PROD := infra/envs/prod
 
-.PHONY: install tools lock-images sample-data pipeline pipeline-aws demo serve ui test bench bench-serve clean destroy
+.PHONY: install tools lock-images sample-data pipeline pipeline-aws demo serve ui test bench bench-serve bench-ingest clean destroy
 
 install: $(STAMP)
 
@@ -76,6 +76,10 @@ lock-images: $(TOOLS_STAMP)
 
 bench: $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## bench-ingest: landing -> features through the real assets vs the CSV parse floor and pandas (~3 M rows; see bench/README.md)
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/ingest.py
 
 ## bench-serve: the API under wrk vs a naive FastAPI + pandas + scikit-learn service (needs wrk; see bench/README.md)
 bench-serve: $(STAMP)

@@ -28,8 +28,9 @@ def typed(strings: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def reasons(week: int) -> pl.Expr:
-    """Evaluated on a frame holding the text columns and their typed twins (suffix `_typed`)."""
+def rules(week: int) -> list[tuple[pl.Expr, str | pl.Expr]]:
+    """(the row breaks it, the reason) for every rule; evaluated on a frame holding the text
+    columns and their typed twins (suffix `_typed`)."""
 
     def text(name: str) -> pl.Expr:
         return pl.col(name)
@@ -37,11 +38,10 @@ def reasons(week: int) -> pl.Expr:
     def value(name: str) -> pl.Expr:
         return pl.col(f"{name}_typed")
 
-    broken: list[pl.Expr] = []
+    found: list[tuple[pl.Expr, str | pl.Expr]] = []
 
     def rule(failed: pl.Expr, reason: str | pl.Expr) -> None:
-        message = pl.lit(reason) if isinstance(reason, str) else reason
-        broken.append(pl.when(failed.fill_null(False)).then(message))
+        found.append((failed.fill_null(False), reason))
 
     for name in contract.REQUIRED_COLUMNS:
         rule(text(name.lower()).is_null(), f"missing {name}")
@@ -60,18 +60,27 @@ def reasons(week: int) -> pl.Expr:
         rule(column.is_not_null() & ~column.is_in(list(domain)), pl.format(f"{name} not in contract: {{}}", column))
     region = text("store_region")
     rule(region.is_not_null() & ~region.str.contains(contract.STORE_REGION_PATTERN.pattern), "STORE_REGION is not a region code")
-    return pl.concat_str(broken, separator="; ", ignore_nulls=True).replace("", None)
+    return found
 
 
 def split_by_rules(strings: pl.DataFrame, week: int, carried: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(kept rows, typed; rows that break a rule, as text with their reason). `carried` columns ride along."""
+    """(kept rows, typed; rows that break a rule, as text with their reason). `carried` columns ride along.
+
+    Whether a row breaks any rule is a cheap boolean over every row; the reason text is built
+    only for the rows that do (usually none).
+    """
     columns = [name.lower() for name in contract.COLUMNS]
     values = typed(strings.select(columns)).rename(lambda name: f"{name}_typed")
-    checked = pl.concat([strings, values], how="horizontal").with_columns(reason=reasons(week))
-    broken = pl.col("reason").is_not_null()
+    checked = pl.concat([strings, values], how="horizontal")
+    every = rules(week)
+    broken = pl.any_horizontal(failed for failed, _ in every)
     converted = set(TYPED) | {"shop_date"}
-    kept = checked.filter(~broken).select(
+    flagged = checked.with_columns(broken.alias("__broken"))
+    kept = flagged.filter(~pl.col("__broken")).select(
         *(pl.col(f"{name}_typed").alias(name) if name in converted else pl.col(name) for name in columns), *carried
     )
-    quarantined = checked.filter(broken).select(*columns, *carried, "reason")
+    reason = pl.concat_str(
+        [pl.when(failed).then(pl.lit(why) if isinstance(why, str) else why) for failed, why in every], separator="; ", ignore_nulls=True
+    )
+    quarantined = flagged.filter(pl.col("__broken")).select(*columns, *carried, reason.alias("reason"))
     return kept, quarantined
