@@ -111,9 +111,10 @@ class Served:
     scratch: pytest.TempPathFactory
 
     def fresh_lake(self) -> LocalLake:
-        """A copy of the pipeline's lake, so each test writes its own prediction log."""
+        """A copy of the pipeline's lake with no prediction log, so each test writes its own (other
+        tests' API servers log their answers into the shared lake)."""
         copy = self.scratch.mktemp("monitored") / "lake"
-        shutil.copytree(self.source, copy)
+        shutil.copytree(self.source, copy, ignore=lambda folder, _: [PREDICTIONS_TABLE] if Path(folder) == self.source else [])
         return LocalLake(copy)
 
 
@@ -266,6 +267,9 @@ def test_a_drift_breach_reaches_cloudwatch_and_asks_for_one_retrain(served, aws,
         request, again = evaluate(retrain), evaluate(retrain)
         assert request.run_key == again.run_key == f"retrain-after-{DRIFT_CHECK}-{result.run_id}"  # one run per breach
         assert request.tags["retail/breach"] == f"feature_drift.{DRIFT_CHECK}"
+        # Once the daemon has launched that run, the same breach asks for nothing more.
+        instance.add_run(dg.DagsterRun(job_name=retrain.job_name, run_id=str(uuid.uuid4()), tags=request.tags))
+        assert "a retrain was already asked for after it" in evaluate(retrain).skip_message
     points = aws.client("cloudwatch").get_metric_statistics(
         Namespace=namespace, MetricName="AssetCheckFailed",
         Dimensions=[{"Name": "Asset", "Value": "feature_drift"}, {"Name": "Check", "Value": DRIFT_CHECK}, {"Name": "Severity", "Value": "ERROR"}],
