@@ -15,6 +15,8 @@ from retail_model.settings import ConfigurationError, SharedSettings
 
 __all__ = ["ConfigurationError", "PipelineSettings", "get_environment"]
 
+_KUBERNETES_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"  # an RFC 1123 label: namespace and Deployment names
+
 
 class PipelineSettings(SharedSettings):
     training: Literal["subprocess", "sagemaker"] | None = None
@@ -49,6 +51,15 @@ class PipelineSettings(SharedSettings):
     sagemaker_spot: bool = False
     sagemaker_max_wait_seconds: int = Field(default=7200, gt=0)  # spot: runtime + waiting for capacity
     sagemaker_poll_seconds: float = Field(default=30.0, gt=0)
+    # The EKS release (RETAIL_RELEASE=eks, the aws default; docs/deploy.md, "Releasing from Dagster"):
+    # the API's Deployment, the image to roll out with the model (unset: keep the one running),
+    # how long a rollout may take, and where the smoke prediction reaches the Service.
+    eks_namespace: str = Field(default="retail", pattern=_KUBERNETES_NAME)
+    eks_deployment: str = Field(default="retail-api", pattern=_KUBERNETES_NAME)
+    api_image: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
+    rollout_timeout_seconds: int = Field(default=900, gt=0)  # above the Deployment's progressDeadlineSeconds (600)
+    rollout_poll_seconds: float = Field(default=5.0, gt=0)
+    api_service_url: str | None = None  # unset: http://<deployment>.<namespace>.svc.cluster.local
 
     @property
     def training_backend(self) -> Literal["subprocess", "sagemaker"]:

@@ -175,3 +175,25 @@ def test_settings_errors_say_what_to_set(monkeypatch):
     monkeypatch.setenv("RETAIL_TRAINING", "sagemakr")
     with pytest.raises(ConfigurationError, match="RETAIL_TRAINING"):
         get_environment()
+
+
+def test_eks_release_is_built_from_the_settings_without_touching_a_cluster(tmp_path, monkeypatch):
+    """RETAIL_RELEASE=eks (the aws default) builds the EKS release; credentials load on its first call."""
+    from retail_assets.release.eks import EksRelease
+    from retail_assets.release.kubernetes_cluster import KubernetesCluster
+    from retail_assets.settings import ConfigurationError, get_environment
+
+    image = "111122223333.dkr.ecr.ap-southeast-1.amazonaws.com/retail-mlops/api@sha256:" + "c" * 64
+    for name, value in {"RETAIL_LAKE": str(tmp_path / "lake"), "RETAIL_RELEASE": "eks", "RETAIL_EKS_NAMESPACE": "retail-staging",
+                        "RETAIL_API_IMAGE": image, "RETAIL_ROLLOUT_TIMEOUT_SECONDS": "1200",
+                        "RETAIL_API_SERVICE_URL": "http://127.0.0.1:8080", "KUBECONFIG": str(tmp_path / "no-such-kubeconfig")}.items():
+        monkeypatch.setenv(name, value)
+    target = defs().resources["release_target"]
+    assert isinstance(target, EksRelease) and isinstance(target.cluster, KubernetesCluster)
+    assert (target.settings.namespace, target.settings.deployment, target.settings.image) == ("retail-staging", "retail-api", image)
+    assert (target.settings.rollout_timeout_seconds, target.settings.api_url) == (1200, "http://127.0.0.1:8080")
+    assert target.destination == "Deployment retail-staging/retail-api"
+
+    monkeypatch.setenv("RETAIL_API_IMAGE", "retail-mlops/api:latest")
+    with pytest.raises(ConfigurationError, match="RETAIL_API_IMAGE"):
+        get_environment()

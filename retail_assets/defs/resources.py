@@ -11,6 +11,7 @@ import dagster as dg
 from retail_assets.alerts.forwarding import DagsterLinks
 from retail_assets.alerts.sink import AlertSink, LakeAlertSink
 from retail_assets.monitoring.policy import MonitoringPolicy
+from retail_assets.release.smoke import gold_sample
 from retail_assets.release.target import RegistryPointerRelease, ReleaseTarget
 from retail_assets.settings import ConfigurationError, PipelineSettings, get_environment
 from retail_assets.training.gate import PromotionGate
@@ -74,7 +75,19 @@ def promotion_gate(settings: PipelineSettings) -> PromotionGate:
 def release_target(settings: PipelineSettings, registry: ModelRegistry) -> ReleaseTarget:
     if settings.release_backend == "local":
         return RegistryPointerRelease(registry)
-    raise _not_yet("RETAIL_RELEASE=eks", "RETAIL_RELEASE=local keeps the release pointer in the lake, which the API polls")
+    from retail_assets.release.eks import EksRelease, EksReleaseSettings  # the kubernetes client only when asked for
+    from retail_assets.release.kubernetes_cluster import KubernetesCluster
+
+    eks = EksReleaseSettings(
+        namespace=settings.eks_namespace,
+        deployment=settings.eks_deployment,
+        image=settings.api_image,
+        rollout_timeout_seconds=settings.rollout_timeout_seconds,
+        poll_seconds=settings.rollout_poll_seconds,
+        service_url=settings.api_service_url,
+    )
+    # The smoke prediction through the Service sends the same real gold baskets as the model's own smoke test.
+    return EksRelease(registry, KubernetesCluster(), eks, baskets=lambda: gold_sample(registry.lake))
 
 
 def alert_sink(settings: PipelineSettings, lake: Lake) -> AlertSink:
@@ -95,7 +108,3 @@ def monitoring_policy(settings: PipelineSettings) -> MonitoringPolicy:
         live_window_weeks=settings.live_window_weeks,
         min_rows=settings.monitor_min_rows,
     )
-
-
-def _not_yet(choice: str, alternative: str) -> ConfigurationError:
-    return ConfigurationError(f"{choice} (the aws default) is not available in this release yet: set {alternative}.")
