@@ -9,7 +9,6 @@ No Dagster import: this runs inside the training container too.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from retail_model.labels import CLASS_BY_CODE, TRAINABLE_CODES
 
@@ -18,6 +17,10 @@ CODE_ORDER = list(TRAINABLE_CODES)  # LA, MM, UM: the order of per-class metrics
 
 def evaluate(true: np.ndarray, predicted: np.ndarray) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
+    # Imported here, not at the top: the monitoring assets import this module, and scikit-learn
+    # (about a second) would otherwise load with the code location and in every run process.
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
     true, predicted = np.asarray(true), np.asarray(predicted)
     if true.size == 0:
         return {"n": 0, "accuracy": None, "macro_f1": None, "per_class": {}, "confusion_matrix": _matrix([[0] * 3] * 3)}
