@@ -72,25 +72,25 @@ class EksRelease(ReleaseTarget):
             smoke_test(self.registry.load_model(entry))
         except Exception as error:  # any failure of the candidate means: do not roll it out
             raise ReleaseError(f"model {version} failed its smoke test ({error}); nothing was rolled out: {self.keeps_serving()}") from error
-        s = self.settings
+        namespace, name, options = self.settings.namespace, self.settings.deployment, self.settings
         try:
-            before = self.cluster.read_deployment(s.namespace, s.deployment)
+            before = self.cluster.read_deployment(namespace, name)
             state = progress(before)
             if not state.done:
                 raise ReleaseError(f"{self.destination} is still rolling out (waiting for {state.waiting_for}); "
                                    f"release {version} once it has finished: {self.keeps_serving()}")
-            config_map = self.cluster.read_config_map(s.namespace, settings_config_map_name(before, s.container, s.settings_config_map))
-            change = release_change(before, config_map, container_name=s.container, model_version=version, image=s.image)
+            config_map = self.cluster.read_config_map(namespace, settings_config_map_name(before, options.container, options.settings_config_map))
+            change = release_change(before, config_map, container_name=options.container, model_version=version, image=options.image)
             api_key = self._api_key(before)
-            self.cluster.create_config_map(s.namespace, change.config_map)
-            self.cluster.patch_deployment(s.namespace, s.deployment, change.deployment_patch)
+            self.cluster.create_config_map(namespace, change.config_map)
+            self.cluster.patch_deployment(namespace, name, change.deployment_patch)
         except (ClusterError, ManifestError, RolloutFailed) as error:
             raise ReleaseError(f"model {version} was not rolled out ({error}); {self.destination} is unchanged: {self.keeps_serving()}") from error
         previous_revision = state.revision
         previous_version = (before["metadata"].get("annotations") or {}).get(MODEL_VERSION_ANNOTATION, "")
         try:
-            wait_for_rollout(self.cluster, s.namespace, s.deployment, s.rollout_timeout_seconds, s.poll_seconds, self._clock, self._sleep)
-            predict_through_service(self.cluster, s.api_url, api_key, self._baskets(), version, s.smoke_timeout_seconds)
+            self._wait_for_rollout()
+            predict_through_service(self.cluster, options.api_url, api_key, self._baskets(), version, options.smoke_timeout_seconds)
             # record_release re-reads the status under the registry's lock: a rejection that landed
             # during the rollout still stops the release (and rolls the cluster back).
             return self.registry.record_release(version, reason=reason, actor=actor)
@@ -100,23 +100,28 @@ class EksRelease(ReleaseTarget):
             raise ReleaseError(f"{failure}; rolled back to revision {previous_revision} "
                                f"(model {previous_version or 'the latest Approved'}): {self.keeps_serving()}") from error
 
+    def _wait_for_rollout(self) -> dict:
+        options = self.settings
+        return wait_for_rollout(self.cluster, options.namespace, options.deployment, options.rollout_timeout_seconds, options.poll_seconds,
+                                self._clock, self._sleep)
+
     def _roll_back(self, failure: str, revision: str | None, model_version: str, cause: Exception) -> None:
-        s = self.settings
-        undo = f"kubectl -n {s.namespace} rollout undo deployment/{s.deployment} --to-revision={revision}"
+        namespace, name = self.settings.namespace, self.settings.deployment
         try:
-            live = self.cluster.read_deployment(s.namespace, s.deployment)
+            live = self.cluster.read_deployment(namespace, name)
             seen = live.get("status", {}).get("observedGeneration", 0) >= live["metadata"].get("generation", 0)
             if seen and (live["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION) == revision:
                 return  # the patch made no new revision (same template): what served still serves
             if revision is None:
                 raise ReleaseError(f"{failure}; {self.destination} had no revision to roll back to: fix it by hand. {self.keeps_serving()}")
-            self.cluster.rollback(s.namespace, s.deployment, revision, {MODEL_VERSION_ANNOTATION: model_version})
-            wait_for_rollout(self.cluster, s.namespace, s.deployment, s.rollout_timeout_seconds, s.poll_seconds, self._clock, self._sleep)
+            self.cluster.rollback(namespace, name, revision, {MODEL_VERSION_ANNOTATION: model_version})
+            self._wait_for_rollout()
         except (ClusterError, RolloutFailed) as error:
+            recorded = self.current()
             raise ReleaseError(
                 f"{failure}; the rollback to revision {revision} failed too ({error}). {self.destination} needs a person: "
-                f"check `kubectl -n {s.namespace} get pods`, then `{undo}`. The registry still records "
-                f"{self.current().version if self.current() else 'no release'} as serving."
+                f"check `kubectl -n {namespace} get pods`, then `kubectl -n {namespace} rollout undo deployment/{name} --to-revision={revision}`. "
+                f"The registry still records {recorded.version if recorded else 'no release'} as serving."
             ) from cause
 
     def _api_key(self, deployment: dict) -> str | None:
