@@ -80,16 +80,17 @@ class _Chunks:
     range skip the rest of each file: memory and work stay proportional to a chunk.
     """
 
-    def __init__(self, source: pl.LazyFrame, where: pl.Expr | None, transform: Transform, summarize: Summary | None) -> None:
+    def __init__(self, source: pl.LazyFrame, where: pl.Expr | None, transform: Transform, summarize: Summary | None,
+                 rows_per_chunk: int = ROWS_PER_CHUNK) -> None:
         self.source = source.filter(where) if where is not None else source
-        self.transform, self.summarize = transform, summarize
+        self.transform, self.summarize, self.rows_per_chunk = transform, summarize, rows_per_chunk
         self.preview: pl.DataFrame | None = None
         self.rows = 0
         self.totals: dict[str, float] = {}
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         yield self.transform(self.source.head(0).collect())  # the schema, even if no rows follow
-        for first, last in week_ranges(self.source):
+        for first, last in week_ranges(self.source, self.rows_per_chunk):
             chunk = self.transform(self.source.filter(pl.col("shop_week").is_between(first, last)).collect())
             self.rows += chunk.height
             if self.preview is None or self.preview.height < 5:
@@ -151,10 +152,15 @@ def _replace(lake: Lake, table: str, chunks: _Chunks, wanted: Sequence[tuple[str
     return lake.replace_partitions(table, chunks, BY_REGION_AND_TYPE, _partitions(wanted), lineage=lineage, properties=_scope(False))
 
 
-def rebuild_table(lake: Lake, source: str, target: str, transform: Transform, summarize: Summary | None = None) -> Rebuild:
-    """Replace the whole of `target` with `transform` applied to `source`, week range by week range, in one commit."""
+def rebuild_table(
+    lake: Lake, source: str, target: str, transform: Transform, summarize: Summary | None = None, rows_per_chunk: int = ROWS_PER_CHUNK
+) -> Rebuild:
+    """Replace the whole of `target` with `transform` applied to `source`, week range by week range, in one commit.
+
+    `rows_per_chunk` counts source rows: lower it where one source row becomes a lot of memory.
+    """
     upstream = read_upstream(lake, source)
-    chunks = _Chunks(upstream.frame, None, transform, summarize)
+    chunks = _Chunks(upstream.frame, None, transform, summarize, rows_per_chunk)
     version = lake.overwrite_table(target, chunks, lineage={source: upstream.version})
     return chunks.result(upstream.version, version)
 

@@ -11,6 +11,12 @@ from retail_model import FEATURE_VERSION
 from retail_model.lake import Lake
 
 
+# A gold row is a whole basket, and its features are lists of ~65 names and values: 100k baskets
+# take about the memory of the 300k lines the other rebuilds hold (bench/ingest.py: the peak RSS
+# was in this step, 1.8 GB at 300k baskets).
+BASKETS_PER_CHUNK = 100_000
+
+
 @dg.asset(
     key=FEATURES,
     deps=[dg.AssetDep(GOLD, partition_mapping=dg.AllPartitionMapping())],
@@ -22,7 +28,9 @@ from retail_model.lake import Lake
 def basket_features(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]) -> dg.MaterializeResult:
     """Model-ready features of every basket, computed by the same code the inference API runs."""
     try:
-        rebuild = tables.rebuild_table(lake, tables.GOLD, tables.FEATURES, build_feature_table, summarize=_feature_totals)
+        rebuild = tables.rebuild_table(
+            lake, tables.GOLD, tables.FEATURES, build_feature_table, summarize=_feature_totals, rows_per_chunk=BASKETS_PER_CHUNK
+        )
     except tables.MissingUpstreamError as error:
         raise dg.Failure(str(error)) from error
     totals = rebuild.totals
