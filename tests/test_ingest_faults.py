@@ -132,6 +132,11 @@ def test_a_rejected_redelivery_keeps_the_weeks_good_data(tmp_path, sample_dir):
     assert landing.ingested_versions(lake)[path.stem[-6:]]["status"] == "rejected"
     assert landing.pending_files(lake) == []  # not retried until the file changes
     assert lake.read_json(f"landing/rejected/{path.name}.error.json")["reason"] == report.rejected[0].reason
+    # The check the alerts forward fails, and names the week for on-call.
+    from retail_assets.defs.ingest.checks import landed_files_readable
+
+    result = landed_files_readable(lake=lake)
+    assert not result.passed and f"rejected week(s) {path.stem[-6:]}" in result.description
 
 
 def test_an_unexpected_error_rejects_only_that_file(tmp_path, sample_dir, monkeypatch):

@@ -34,6 +34,8 @@ def landed_files_readable(lake: dg.ResourceParam[Lake]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not rejected,
         severity=dg.AssetCheckSeverity.ERROR,
+        # The description travels with the alert: on-call reads which weeks, not just that some failed.
+        description=f"rejected week(s) {', '.join(sorted(rejected))}: see the .error.json files in landing/rejected/" if rejected else None,
         metadata={"rejected_weeks": dg.MetadataValue.json(rejected), "where": dg.MetadataValue.path(lake.uri_of("landing/rejected"))},
     )
 
