@@ -151,14 +151,15 @@ def _trial(name: str, params: Mapping, hp: Mapping, split: _Split) -> tuple[dict
     except Exception as error:  # one broken candidate (e.g. a bad setting) must not sink the rest
         log.exception("candidate %s %s failed to train", name, params)
         return {"name": name, "params": dict(params), "validation_macro_f1": None, "error": f"{type(error).__name__}: {error}"}, None
-    return _scored(name, params, classifier, split) | info, classifier
+    trial = _scored(name, params, classifier, split) | info
+    log.info("candidate %s %s: validation macro-F1 %.4f, fit %.1fs", name, params, trial["validation_macro_f1"], info["fit_seconds"])
+    return trial, classifier
 
 
 def _scored(name: str, params: Mapping, classifier, split: _Split) -> dict:
     """A fitted classifier's trial: its validation scores, all from `evaluate`."""
     predicted = predict_codes(classifier, split.classes, split.design.matrix_for(name, *split.validation))
     scores = evaluate(split.true, predicted)
-    log.info("candidate %s %s: validation macro-F1 %.4f", name, params, scores["macro_f1"])
     return {
         "name": name,
         "params": dict(params),
@@ -190,8 +191,9 @@ def _blend_trials(name: str, hp: Mapping, trials: list[dict], fitted: dict, spli
             started = time.perf_counter()
             if members is None:
                 members = [_member(member, trial["params"], hp, fitted, split) for member, trial in best.items()]
-            trial = _scored(name, params, soft_vote(params, members), split)
-            checkpoint.save(key, trial | {"fit_seconds": round(time.perf_counter() - started, 3)})
+            trial = _scored(name, params, soft_vote(params, members), split) | {"fit_seconds": round(time.perf_counter() - started, 3)}
+            log.info("candidate %s %s: validation macro-F1 %.4f, built in %.2fs", name, params, trial["validation_macro_f1"], trial["fit_seconds"])
+            checkpoint.save(key, trial)
         blended.append(checkpoint.trials[key])
     return blended
 
