@@ -25,6 +25,7 @@ from sklearn.svm import LinearSVC
 
 from retail_model import FEATURE_VERSION, basket_features
 from retail_model.artifact import PriceSensitivityModel
+from retail_model.blend import SoftVote
 from retail_model.labels import TRAINABLE_CODES
 from retail_model.lake import LocalLake
 from retail_model.registry import APPROVED, LakeModelRegistry
@@ -50,6 +51,10 @@ CANDIDATES: dict[str, tuple[Callable, bool, type]] = {
         np.float64,
     ),
     "dummy_prior": (lambda: DummyClassifier(strategy="prior"), False, np.float64),
+    # training's nb_lr_blend; Pipeline.fit fits the members in place
+    "soft_vote": (lambda: SoftVote([ComplementNB(alpha=0.2), LogisticRegression(C=3.0, max_iter=300, random_state=0)], [0.7, 0.3]),
+                  True, np.float64),
+    "soft_vote_with_trees": (lambda: SoftVote([ComplementNB(alpha=0.5), _xgboost()], [1.0, 3.0]), False, np.float32),
 }
 
 

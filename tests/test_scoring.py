@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 from _scoring_data import CANDIDATES, fit_pipeline, train_and_held_out
 from sklearn.feature_extraction import DictVectorizer
+from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from retail_model import basket_features
 from retail_model.artifact import ModelLoadError, PriceSensitivityModel
+from retail_model.blend import SoftVote
 from retail_model.scoring import PipelineScorer, compile_scorer, verified_scorer
 
 TOLERANCE = 1e-6
@@ -31,6 +33,8 @@ EXPECTED_KIND = {
     "calibrated_linear_svc": "calibrated_linear",
     "calibrated_linear_svc_isotonic": "calibrated_linear",
     "dummy_prior": "constant",
+    "soft_vote": "soft_vote",
+    "soft_vote_with_trees": "soft_vote",
 }
 
 
@@ -62,7 +66,7 @@ def test_compiled_scorer_matches_the_pipeline_on_held_out_baskets(name, baskets,
         assert np.array_equal(actual.argmax(axis=1), expected.argmax(axis=1))
 
 
-@pytest.mark.parametrize("name", ["logistic_regression", "xgboost", "calibrated_linear_svc"])
+@pytest.mark.parametrize("name", ["logistic_regression", "xgboost", "calibrated_linear_svc", "soft_vote"])
 def test_the_serving_path_gives_the_answers_of_predict_dicts(name, baskets, classes):
     """model.score (what the API calls) against model.predict_dicts (what training reports)."""
     train, rows = baskets
@@ -118,6 +122,8 @@ def test_anything_else_is_scored_by_the_pipeline_itself(baskets):
     unusual = [
         Pipeline([("vectorize", DictVectorizer()), ("classify", DecisionTreeClassifier(max_depth=4, random_state=0))]),
         Pipeline([("vectorize", DictVectorizer(sparse=False)), ("scale", StandardScaler()), ("classify", DecisionTreeClassifier())]),
+        # one member nothing compiles: the whole vote falls back, never half a blend
+        Pipeline([("vectorize", DictVectorizer()), ("classify", SoftVote([ComplementNB(), DecisionTreeClassifier(max_depth=3)], [1, 1]))]),
     ]
     for pipeline in unusual:
         pipeline.fit(features, target)
@@ -157,3 +163,22 @@ def test_the_scorer_is_compiled_once_and_a_model_that_cannot_score_is_refused(ba
     with pytest.raises(ModelLoadError, match="model b1 cannot score a basket"):
         broken.prepare()
     assert model.score([]) == ([], [])
+
+
+def test_a_soft_vote_is_the_weighted_mean_of_its_members(baskets):
+    train, rows = baskets
+    pipeline = fit_pipeline("soft_vote", train).pipeline
+    vote = pipeline.named_steps["classify"]
+    matrix = pipeline[:-1].transform(rows)
+    nb, lr = vote.estimators
+    expected = 0.7 * nb.predict_proba(matrix) + 0.3 * lr.predict_proba(matrix)
+    assert np.allclose(vote.predict_proba(matrix), expected, atol=1e-12)
+    assert np.array_equal(vote.predict(matrix), vote.classes_[expected.argmax(axis=1)])
+    assert repr(vote).startswith("SoftVote(0.7 * ComplementNB(alpha=0.2) + 0.3 * LogisticRegression(")
+    with pytest.raises(ValueError, match="one weight per member"):
+        SoftVote([nb, lr], [1.0]).predict_proba(matrix)
+    with pytest.raises(ValueError, match=">= 0 and not all 0"):
+        SoftVote([nb, lr], [0.0, 0.0]).predict_proba(matrix)
+    two_classes = fit_pipeline("complement_nb", train, ("LA", "UM")).pipeline.named_steps["classify"]
+    with pytest.raises(ValueError, match="must share classes_"):
+        SoftVote([nb, two_classes], [1, 1]).classes_  # noqa: B018

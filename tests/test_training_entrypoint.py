@@ -33,7 +33,7 @@ METRIC_KEYS = {
     "hyperparameters",
     "data_versions",
 }
-ALL_CANDIDATES = {"baseline", "logistic_regression", "complement_nb", "linear_svm", "xgboost"}
+ALL_CANDIDATES = {"baseline", "logistic_regression", "complement_nb", "linear_svm", "xgboost", "nb_lr_blend"}
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +141,9 @@ def test_cli_arguments_win_over_sm_hps():
         ({"logistic_C": "1,0"}, "logistic_C='1,0' must list at least one number, every one > 0"),
         ({"nb_alpha": "small"}, "nb_alpha='small' must be a comma list of numbers"),
         ({"search_size": 0}, "search_size must be >= 1"),
+        ({"candidates": "nb_lr_blend"}, "nb_lr_blend blends complement_nb and logistic_regression, so list complement_nb and logistic_regression before it"),
+        ({"candidates": "complement_nb,nb_lr_blend,logistic_regression"}, "so list logistic_regression before it"),
+        ({"blend_weight": "0.5,1"}, "every weight must be below 1"),
     ],
 )
 def test_bad_hyperparameters_fail_clearly(hps, message, tmp_path, capsys):

@@ -14,6 +14,9 @@ vectorization, not five. No Dagster import: this runs inside the training contai
   in which products a basket holds.
 - `linear_svm`: a linear SVM, with probabilities calibrated by 3-fold cross-validation.
 - `xgboost`: gradient-boosted trees, stopping early on the validation weeks.
+- `nb_lr_blend`: a soft vote (retail_model.blend.SoftVote) of the best complement_nb and the best
+  logistic_regression: weight * P_nb + (1 - weight) * P_lr. The search builds it from the
+  members it already fitted (search.py); the final fit refits both members.
 """
 
 from __future__ import annotations
@@ -35,13 +38,18 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler
 from sklearn.svm import LinearSVC
 
-from retail_assets.training.job import grid
+from retail_assets.training.job import BLEND_MEMBERS, grid
 from retail_assets.training.metrics import CODE_ORDER
+from retail_model.blend import SoftVote
 
 UNSCALED = ("baseline", "xgboost")  # trees and the constant model gain nothing from scaling
 # The grid each candidate searches (a hyperparameter holding a comma list); None = one setting.
 GRID_OF = {"logistic_regression": "logistic_C", "complement_nb": "nb_alpha", "linear_svm": "svm_C", "xgboost": "xgb_max_depth"}
 PARAMETER_OF = {"logistic_C": "C", "nb_alpha": "alpha", "svm_C": "C", "xgb_max_depth": "max_depth"}
+BLEND = "nb_lr_blend"
+# A blend's params, flat so they read in the candidate table: its weight and each member's setting.
+BLEND_WEIGHT = "nb_weight"
+MEMBER_PREFIX = {"complement_nb": "nb_", "logistic_regression": "lr_"}
 
 
 @dataclass(frozen=True)
@@ -114,11 +122,37 @@ def build_classifier(name: str, params: Mapping, hp: Mapping):
     raise ValueError(f"unknown candidate {name!r}")
 
 
+def blend_params(weight: float, members: Mapping[str, Mapping]) -> dict:
+    """{"nb_weight": 0.7, "nb_alpha": 0.2, "lr_C": 3.0} from the weight and each member's setting."""
+    params = {BLEND_WEIGHT: weight}
+    for member in BLEND_MEMBERS[BLEND]:
+        params |= {MEMBER_PREFIX[member] + key: value for key, value in members[member].items()}
+    return params
+
+
+def blend_members(params: Mapping) -> dict[str, dict]:
+    """Each member's own setting, back from a blend's params."""
+    return {
+        member: {key.removeprefix(MEMBER_PREFIX[member]): value for key, value in params.items() if key.startswith(MEMBER_PREFIX[member])}
+        for member in BLEND_MEMBERS[BLEND]
+    }
+
+
+def soft_vote(params: Mapping, members: Sequence) -> SoftVote:
+    """The blend of fitted members (in BLEND_MEMBERS order): weight for the first, the rest for the second."""
+    weight = float(params[BLEND_WEIGHT])
+    return SoftVote(list(members), [weight, 1.0 - weight])
+
+
 def fit_classifier(
     name: str, params: Mapping, hp: Mapping, matrix: sparse.csr_matrix, positions: np.ndarray, stop_on=None
 ) -> tuple[object, dict]:
     """Fit one classifier; `stop_on` = (matrix, positions) of the validation weeks for early stopping."""
     started = time.perf_counter()
+    if name == BLEND:  # both members fitted on the same rows with their own settings
+        fitted = {member: fit_classifier(member, own, hp, matrix, positions) for member, own in blend_members(params).items()}
+        classifier = soft_vote(params, [c for c, _ in fitted.values()])
+        return classifier, {"fit_seconds": round(time.perf_counter() - started, 3), "members": {m: i for m, (_, i) in fitted.items()}}
     if name == "xgboost" and stop_on is not None:
         classifier, info = _boost_with_early_stopping(params, hp, matrix, positions, stop_on)
     else:

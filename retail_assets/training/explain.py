@@ -2,7 +2,8 @@
 
 Linear models (logistic regression, complement naive Bayes, the linear SVM) get per-class
 weights: the features that push a basket towards each class, relative to the other classes.
-XGBoost gets its gain importance, one list for all classes. The baseline uses no feature.
+XGBoost gets its gain importance, one list for all classes. The baseline uses no feature. A
+soft vote shows its heaviest member's list, and every member's under `members`.
 """
 
 from __future__ import annotations
@@ -10,12 +11,25 @@ from __future__ import annotations
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from retail_model.blend import SoftVote
 from retail_model.labels import CLASS_BY_CODE
 
 
 def top_features(pipeline: Pipeline, classes: list[str], n: int = 10) -> dict:
     names = np.asarray(pipeline.named_steps["vectorize"].feature_names_)
     classifier = pipeline.named_steps["classify"]
+    if isinstance(classifier, SoftVote):
+        # The members' weights live on different scales (log-probabilities, logits): shown member
+        # by member, the heaviest member's list first as the blend's own.
+        members = [_top_features(names, member, classes, n) for member in classifier.estimators]
+        heaviest = int(np.argmax(classifier.normalised_weights))
+        shares = ", ".join(f"{type(m).__name__} {w:.2f}" for m, w in zip(classifier.estimators, classifier.normalised_weights, strict=True))
+        return {**members[heaviest], "kind": f"soft vote ({shares}): the heaviest member's {members[heaviest]['kind']}",
+                "members": members}
+    return _top_features(names, classifier, classes, n)
+
+
+def _top_features(names: np.ndarray, classifier, classes: list[str], n: int) -> dict:
     weights = _class_weights(classifier)
     if weights is not None:
         if weights.shape[0] == 1 and len(classes) == 2:  # binary: one row, positive = the second class

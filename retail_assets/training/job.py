@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # Grids are comma lists tried in order of preference; `search_size` takes the first N of each,
 # so a quick job (tests) tries one setting per candidate and the default tries two.
 HYPERPARAMETER_DEFAULTS: dict[str, int | float | str] = {
-    "candidates": "baseline,logistic_regression,complement_nb,linear_svm,xgboost",
+    "candidates": "baseline,logistic_regression,complement_nb,linear_svm,xgboost,nb_lr_blend",
     "search_size": 2,
     "seed": 42,
     "validation_fraction": 0.15,
@@ -36,15 +36,18 @@ HYPERPARAMETER_DEFAULTS: dict[str, int | float | str] = {
     "nb_alpha": "0.2,0.5,0.1",  # additive smoothing of complement naive Bayes
     "svm_C": "0.1,0.3,0.03",  # inverse regularisation of the linear SVM
     "xgb_max_depth": "6,3",
+    "blend_weight": "0.7,0.5,0.3",  # nb_lr_blend: complement_nb's share of the vote; every value is tried
     "xgb_learning_rate": 0.3,
     "xgb_n_estimators": 200,  # most boosting rounds; early stopping on the validation weeks picks fewer
     "xgb_early_stopping_rounds": 20,
     "n_jobs": 0,  # 0 = every core the machine has
 }
 # The names `candidates` may list; candidates.build_classifier builds each one.
-CANDIDATES = ("baseline", "logistic_regression", "complement_nb", "linear_svm", "xgboost")
+CANDIDATES = ("baseline", "logistic_regression", "complement_nb", "linear_svm", "xgboost", "nb_lr_blend")
+# The soft vote of two fitted candidates: it needs both in `candidates`, listed before it.
+BLEND_MEMBERS = {"nb_lr_blend": ("complement_nb", "logistic_regression")}
 # Hyperparameters holding a comma list of numbers (a search grid), and the type of their values.
-GRIDS: dict[str, type] = {"logistic_C": float, "nb_alpha": float, "svm_C": float, "xgb_max_depth": int}
+GRIDS: dict[str, type] = {"logistic_C": float, "nb_alpha": float, "svm_C": float, "xgb_max_depth": int, "blend_weight": float}
 FEATURE_COLUMNS = ("basket_id", "shop_week", "basket_price_sensitivity", "feature_names", "feature_values")
 # --help describes the script people run (training_entrypoint), not this module.
 _DESCRIPTION = "SageMaker-contract training entrypoint: basket feature parquet -> model.joblib + metrics.json."
@@ -169,6 +172,17 @@ def _validate(hyperparameters: dict) -> None:
         raise TrainingInputError("hyperparameter xgb_learning_rate must be > 0")
     for name in GRIDS:
         grid(hyperparameters, name)  # raises on a bad list
+    if any(weight >= 1 for weight in grid(hyperparameters, "blend_weight")):
+        raise TrainingInputError(f"hyperparameter blend_weight={hyperparameters['blend_weight']!r}: every weight must be below 1 (1 is complement_nb alone)")
+    for blend, members in BLEND_MEMBERS.items():
+        if blend in candidates:
+            earlier = candidates[: candidates.index(blend)]
+            missing = [m for m in members if m not in earlier]
+            if missing:
+                raise TrainingInputError(
+                    f"candidates={hyperparameters['candidates']!r}: {blend} blends {' and '.join(members)}, "
+                    f"so list {' and '.join(missing)} before it"
+                )
 
 
 def grid(hyperparameters: Mapping, name: str) -> list:

@@ -3,7 +3,8 @@
 `compile_scorer(pipeline)` turns a fitted `DictVectorizer -> [MaxAbsScaler] -> classifier`
 pipeline into a `Scorer`: linear models (LogisticRegression, MultinomialNB, ComplementNB,
 CalibratedClassifierCV over LinearSVC) become one sparse dot product, XGBoost's trees become flat
-arrays, DummyClassifier a constant. Anything else keeps the pipeline's own `predict_proba`.
+arrays, DummyClassifier a constant, and a SoftVote of any of these the weighted mean of its
+members' compiled scorers. Anything else keeps the pipeline's own `predict_proba`.
 `verified_scorer` then checks the compiled scorer against the pipeline on probe rows and falls
 back to the pipeline if they ever disagree by more than 1e-6, so a fast answer is never a
 different answer.

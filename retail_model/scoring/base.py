@@ -24,7 +24,7 @@ class CompileError(Exception):
 class Scorer(ABC):
     """Class probabilities for feature dicts: shape (rows, classes), float64, each row summing to 1."""
 
-    kind: str  # what was compiled: "linear", "calibrated_linear", "constant", "trees" or "pipeline"
+    kind: str  # what was compiled: "linear", "calibrated_linear", "constant", "trees", "soft_vote" or "pipeline"
 
     @abstractmethod
     def probabilities(self, rows: FeatureRows) -> np.ndarray: ...

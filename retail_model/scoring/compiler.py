@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from retail_model.scoring.base import CompileError, FeatureRows, FeatureSpace, PipelineScorer, Scorer
+from retail_model.scoring.blend import SoftVoteScorer
 from retail_model.scoring.linear import compile_calibrated_linear_svc, compile_logistic_regression, compile_naive_bayes
 from retail_model.scoring.trees import compile_xgboost
 
@@ -30,10 +31,7 @@ def compile_scorer(pipeline: Any) -> Scorer:
 
 
 def _compile(pipeline: Any) -> Scorer:
-    from sklearn.dummy import DummyClassifier
     from sklearn.feature_extraction import DictVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.naive_bayes import ComplementNB, MultinomialNB
     from sklearn.preprocessing import MaxAbsScaler
 
     steps = [step for _, step in getattr(pipeline, "steps", []) if step not in (None, "passthrough")]
@@ -42,9 +40,20 @@ def _compile(pipeline: Any) -> Scorer:
     scaler = steps[1] if len(steps) == 3 else None
     if scaler is not None and type(scaler) is not MaxAbsScaler:
         raise CompileError(f"a {type(scaler).__name__} step")
-    space = FeatureSpace(steps[0], scaler)
-    classifier = steps[-1]
+    return _compile_classifier(FeatureSpace(steps[0], scaler), steps[-1])
+
+
+def _compile_classifier(space: FeatureSpace, classifier: Any) -> Scorer:
+    """The scorer of one fitted classifier reading `space`; CompileError for anything not reproduced exactly."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import ComplementNB, MultinomialNB
+
+    from retail_model.blend import SoftVote
+
     kind = type(classifier)
+    if kind is SoftVote:  # each member compiled over the same features, their answers weighted
+        return SoftVoteScorer([_compile_classifier(space, member) for member in classifier.estimators], classifier.normalised_weights)
     if kind is LogisticRegression:
         return compile_logistic_regression(space, classifier)
     if kind in (MultinomialNB, ComplementNB):
