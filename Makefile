@@ -10,6 +10,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 SAMPLE_DIR ?= $(CURDIR)/sample_data
 WEEKS ?= 12
 BASKETS_PER_WEEK ?= 4000
+PROFILE ?= default
 API_PORT ?= 8000
 UI_PORT ?= 3000
 
@@ -30,7 +31,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 sample-data: $(STAMP)
-	$(BIN)/retail-mlops sample-data --out $(SAMPLE_DIR) --weeks $(WEEKS) --baskets-per-week $(BASKETS_PER_WEEK)
+	$(BIN)/retail-mlops sample-data --out $(SAMPLE_DIR) --weeks $(WEEKS) --baskets-per-week $(BASKETS_PER_WEEK) --profile $(PROFILE)
 
 ## pipeline: sample data + the whole graph materialized locally, no servers (for scripts)
 pipeline: sample-data
