@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from retail_assets.training.candidates import Design, class_positions, fit_classifier, predict_codes, refit_params
+from retail_assets.training.candidates import class_positions, fit_classifier, predict_codes, refit_params
+from retail_assets.training.design import UNSCALED, Design, feature_matrix
 from retail_assets.training.data import LINEAGE_FILE
 from retail_assets.training.explain import top_features
 from retail_assets.training.job import Channel, TrainingInputError, TrainingJob, parse_job, read_channel
@@ -48,21 +49,24 @@ def train(job: TrainingJob) -> dict:
     started = time.perf_counter()
     hp = job.hyperparameters
     train_channel, test_channel = read_channel("train", job.train_dir), read_channel("test", job.test_dir)
-    rows, codes, weeks = train_channel.features(), train_channel.codes(), train_channel.weeks()
+    codes, weeks = train_channel.codes(), train_channel.weeks()
+    design = _design(train_channel)
     validation, split = validation_split(weeks, codes, hp["validation_fraction"], hp["seed"])
     checkpoint = TrialCheckpoint(job.checkpoint_dir, fingerprint(codes, weeks, validation, hp))
-    search = run_search(hp, rows, codes, validation, checkpoint)
+    search = run_search(hp, design, codes, validation, checkpoint)
     winner = search.winner["name"]
 
-    design = Design.fit(rows)
+    feature_set = search.winner["params"]["feature_set"]
+    view = design.view(feature_set)
     classes, positions = class_positions(codes)
-    params = refit_params(winner, search.winner["params"], search.winner)
-    classifier, refit = fit_classifier(winner, params, hp, design.matrix_for(winner, design.raw, design.scaled), positions)
-    pipeline = design.pipeline(winner, classifier)
-    log.info("refit %s %s on %d train rows in %.1fs", winner, params, len(rows), refit["fit_seconds"])
-    test_rows, test_codes = test_channel.features(), test_channel.codes()
-    predicted = predict_codes(pipeline, classes, test_rows)
-    anonymous = np.array([ANONYMOUS_FEATURE in row for row in test_rows], dtype=bool)
+    params = refit_params(winner, {k: v for k, v in search.winner["params"].items() if k != "feature_set"}, search.winner)
+    classifier, refit = fit_classifier(winner, params, hp, view.matrix(winner), positions, final=True)
+    pipeline = view.pipeline(winner, classifier)
+    log.info("refit %s %s on %s over %d train rows in %.1fs", winner, params, feature_set, len(codes), refit["fit_seconds"])
+    test_codes = test_channel.codes()
+    test_matrix = view.transform(_test_matrix(test_channel, design))[0 if winner in UNSCALED else 1]
+    predicted = predict_codes(classifier, classes, test_matrix)
+    anonymous = test_channel.frame["feature_names"].list.contains(ANONYMOUS_FEATURE).fill_null(False).to_numpy()
     test_weeks = sorted(set(test_channel.weeks().tolist()))
     overlap = set(train_channel.frame["basket_id"].to_list()) & set(test_channel.frame["basket_id"].to_list())
     metrics = {
@@ -72,8 +76,8 @@ def train(job: TrainingJob) -> dict:
             "anonymous": evaluate(test_codes[anonymous], predicted[anonymous]),
             "identified": evaluate(test_codes[~anonymous], predicted[~anonymous]),
         },
-        "n_train": len(rows),
-        "n_test": len(test_rows),
+        "n_train": len(codes),
+        "n_test": len(test_codes),
         "n_excluded_unclassified": {"train": train_channel.n_unclassified, "test": test_channel.n_unclassified},
         "split": {
             **split,
@@ -87,12 +91,13 @@ def train(job: TrainingJob) -> dict:
             "basket_ids_in_both_channels": len(overlap),
         },
         "candidates": search.candidates,
-        "search": {"search_size": hp["search_size"], "n_trials": len(search.trials), "trials": search.trials},
+        "search": {"search_size": hp["search_size"], **search.summary, "n_trials": len(search.trials), "trials": search.trials},
         "winner": winner,
         "winner_params": params,
+        "feature_set": feature_set,
         "refit": refit,
         "classes": classes,
-        "n_features": len(design.vectorizer.feature_names_),
+        "n_features": len(view.names),
         "top_features": top_features(pipeline, classes),
         "feature_version": FEATURE_VERSION,
         "hyperparameters": dict(hp),
@@ -105,6 +110,7 @@ def train(job: TrainingJob) -> dict:
         "feature_version": FEATURE_VERSION,
         "candidate": winner,
         "candidate_params": params,
+        "feature_set": feature_set,
         "hyperparameters": dict(hp),
         "trained_at": metrics["trained_at"],
     }
@@ -113,9 +119,24 @@ def train(job: TrainingJob) -> dict:
     metrics["training_seconds"] = round(time.perf_counter() - started, 3)
     _write_json(job.model_dir / "metrics.json", metrics)
     if job.output_data_dir is not None:
-        _write_outputs(job.output_data_dir, metrics, test_channel, test_codes, model.predict_dicts(test_rows))
-    log.info("test macro-F1 %.4f, accuracy %.4f on %d baskets", metrics["macro_f1"], metrics["accuracy"], len(test_rows))
+        _write_outputs(job.output_data_dir, metrics, test_channel, test_codes, model.predict_dicts(test_channel.features()))
+    log.info("test macro-F1 %.4f, accuracy %.4f on %d baskets", metrics["macro_f1"], metrics["accuracy"], len(test_codes))
     return metrics
+
+
+def _design(channel: Channel) -> Design:
+    try:
+        return Design.from_frame(channel.frame)
+    except ValueError as error:  # a basket whose name and value lists differ
+        raise TrainingInputError(f"{channel.name} channel {error}") from error
+
+
+def _test_matrix(channel: Channel, design: Design):
+    """The test rows over the train vocabulary (products the train weeks never saw are ignored, as at serving)."""
+    try:
+        return feature_matrix(channel.frame, design.vocabulary)[0]
+    except ValueError as error:
+        raise TrainingInputError(f"{channel.name} channel {error}") from error
 
 
 def _lineage(train_dir: Path) -> dict:
