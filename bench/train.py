@@ -1,19 +1,17 @@
-"""Training: the candidate table, the winner's test score against the generator's ceiling, and
-the training time, next to the seed's training (two candidates, logistic regression at C=100 with
-300 lbfgs iterations, 200 XGBoost rounds) measured on the same channels in the same run.
+"""Training on both sample profiles: today's job (the baseline) and the current one, on the same
+channels in the same run, each in its own child process (its wall time and peak RSS are its own).
 
-    .venv/bin/python bench/train.py                                  # the default sample (12 x 4,000)
-    .venv/bin/python bench/train.py --weeks 104 --baskets-per-week 4500 \
-        --hyperparameters '{"search_size": 1, "candidates": "baseline,logistic_regression,complement_nb,linear_svm"}' \
-        --seed-candidates logistic_regression                         # a real-size extract (~370 k train baskets)
+    .venv/bin/python bench/train.py                       # default 12 x 4,000 and realistic 104 x 4,500
+    .venv/bin/python bench/train.py --profiles default    # one profile only
+    .venv/bin/python bench/train.py --realistic-size 24x3000 --skip-baseline
 
-The lake (sample-data, then the graph up to basket_features) is built once and cached in
-~/.cache/retail-mlops/bench-train-<weeks>x<baskets>/. The channels are cut as the training asset
-cuts them (the latest 20% of weeks are the test set). Each training runs the real entrypoint
-in-process. Besides what metrics.json holds (validation scores), the bench refits every
-candidate's best setting on all train weeks and scores it on the test weeks, so the table shows
-how each would have done: figures for people, never used to choose.
-The machine may be shared and noisy: compare the ratio, which comes from the same run.
+Each profile's lake (sample-data, then the graph up to basket_features) is built once and cached
+in ~/.cache/retail-mlops/bench-train-<profile>-<weeks>x<baskets>-<seed>/. The channels are cut as
+the training asset cuts them (the latest 20% of weeks are the test set). Both jobs run the
+SageMaker-contract entrypoint as a child process (`python -m retail_assets.training.entrypoint`):
+the baseline from the tree of commit BASELINE_REF (the search as it was before issue 16, its
+default hyperparameters), extracted with `git archive`; the current one from this tree.
+The machine may be shared and noisy: compare the ratios, which come from the same run.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,55 +30,73 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SEED_TRAINING = {"candidates": "logistic_regression,xgboost", "logistic_C": "100", "max_iter": 300, "search_size": 1,
-                 "xgb_max_depth": "6", "xgb_n_estimators": 200, "xgb_early_stopping_rounds": 200}
+BASELINE_REF = "dbd72cf"  # main before issue 16: today's search (search_size 2, six candidates)
+SIZES = {"default": "12x4000", "realistic": "104x4500"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weeks", type=int, default=12)
-    parser.add_argument("--baskets-per-week", type=int, default=4000)
+    parser.add_argument("--profiles", default="default,realistic")
+    parser.add_argument("--default-size", default=SIZES["default"], help="WEEKSxBASKETS")
+    parser.add_argument("--realistic-size", default=SIZES["realistic"], help="WEEKSxBASKETS")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--skip-seed-training", action="store_true", help="only the current training")
-    parser.add_argument("--seed-candidates", default="logistic_regression,xgboost", help="the seed's candidates to run (XGBoost is slow at real size)")
-    parser.add_argument("--hyperparameters", default="{}", help="JSON for the current training, e.g. '{\"search_size\": 1}'")
+    parser.add_argument("--skip-baseline", action="store_true", help="only the current training")
+    parser.add_argument("--build-only", action="store_true", help="build (cache) the lakes and stop")
+    parser.add_argument("--hyperparameters", default="{}", help="JSON for the current training")
     args = parser.parse_args()
+    print(f"load average before the run: {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} CPUs")
+    results = {}
+    for profile in args.profiles.split(","):
+        weeks, baskets = (int(x) for x in getattr(args, f"{profile}_size").split("x"))
+        lake, ceiling = build_lake(profile, weeks, baskets, args.seed)
+        if args.build_only:
+            continue
+        with tempfile.TemporaryDirectory(prefix="retail-bench-train-") as scratch:
+            train_dir, test_dir = cut_channels(lake, Path(scratch))
+            print(f"\n=== {profile} profile, {weeks} weeks x {baskets:,} baskets; generator's ceiling macro-F1 {ceiling:.4f}")
+            current = run_job(ROOT, train_dir, test_dir, Path(scratch) / "current", args.hyperparameters)
+            report("current", current)
+            baseline = None
+            if not args.skip_baseline:
+                baseline = run_job(baseline_tree(Path(scratch)), train_dir, test_dir, Path(scratch) / "baseline", "{}")
+                report(f"baseline (today's job, {BASELINE_REF})", baseline)
+            results[profile] = (current, baseline)
+    for profile, (current, baseline) in results.items():
+        summary(profile, current, baseline)
 
-    lake, ceiling = build_lake(args.weeks, args.baskets_per_week, args.seed)
-    with tempfile.TemporaryDirectory(prefix="retail-bench-train-") as scratch:
-        train_dir, test_dir = cut_channels(lake, Path(scratch))
-        current = train(train_dir, test_dir, Path(scratch) / "current", json.loads(args.hyperparameters))
-        report(f"current training {args.hyperparameters}", current, train_dir, test_dir, ceiling)
-        if not args.skip_seed_training:
-            seed = train(train_dir, test_dir, Path(scratch) / "seed", SEED_TRAINING | {"candidates": args.seed_candidates})
-            report("the seed's training", seed, train_dir, test_dir, ceiling)
-            print(f"\ncurrent vs seed: test macro-F1 {current['macro_f1']:.4f} vs {seed['macro_f1']:.4f}; "
-                  f"training time {current['training_seconds']:.0f} s vs {seed['training_seconds']:.0f} s "
-                  f"(x{current['training_seconds'] / seed['training_seconds']:.2f})")
 
-
-def build_lake(weeks: int, baskets_per_week: int, seed: int) -> tuple[Path, float]:
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "retail-mlops" / f"bench-train-{weeks}x{baskets_per_week}-{seed}"
+def build_lake(profile: str, weeks: int, baskets_per_week: int, seed: int) -> tuple[Path, float]:
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "retail-mlops" / f"bench-train-{profile}-{weeks}x{baskets_per_week}-{seed}"
     lake, sample = cache / "lake", cache / "sample"
     if not (lake / "features" / "_delta_log").is_dir():
-        print(f"building {lake}: {weeks} weeks x {baskets_per_week} baskets up to basket_features (once)")
-        os.environ.update(RETAIL_LAKE=str(lake), DAGSTER_HOME=str(cache / "dagster_home"))
+        print(f"building {lake}: {profile} profile, {weeks} weeks x {baskets_per_week} baskets up to basket_features (once)")
+        started = time.perf_counter()
         (cache / "dagster_home").mkdir(parents=True, exist_ok=True)
         (cache / "dagster_home" / "dagster.yaml").write_text("")
-        import dagster as dg
-        from rich.console import Console
-        from rich.progress import Progress
-
-        from retail_assets.pipeline import run_pipeline
         from retail_assets.sample_data import generate_sample_data
 
-        generate_sample_data(sample, weeks=weeks, baskets_per_week=baskets_per_week, seed=seed)
-        run_pipeline(sample, dg.DagsterInstance.get(), Progress(console=Console(quiet=True)), through_model=False)
+        generate_sample_data(sample, weeks=weeks, baskets_per_week=baskets_per_week, seed=seed, profile=profile)
+        subprocess.run(
+            [sys.executable, "-c", BUILD_FEATURES, str(sample)], check=True, cwd=ROOT,
+            env=os.environ | {"PYTHONPATH": str(ROOT), "RETAIL_LAKE": str(lake), "DAGSTER_HOME": str(cache / "dagster_home")},
+        )
+        print(f"built in {time.perf_counter() - started:.0f} s")
     from retail_assets.sample_data import REPORT_FILE_NAME
 
     report_file = sample / REPORT_FILE_NAME
     ceiling = json.loads(report_file.read_text())["ceiling_macro_f1"] if report_file.is_file() else float("nan")
     return lake, ceiling
+
+
+BUILD_FEATURES = """
+import sys
+from pathlib import Path
+import dagster as dg
+from rich.console import Console
+from rich.progress import Progress
+from retail_assets.pipeline import run_pipeline
+run_pipeline(Path(sys.argv[1]), dg.DagsterInstance.get(), Progress(console=Console(quiet=True)), through_model=False)
+"""
 
 
 def cut_channels(lake: Path, scratch: Path) -> tuple[Path, Path]:
@@ -95,50 +112,65 @@ def cut_channels(lake: Path, scratch: Path) -> tuple[Path, Path]:
     return scratch / "train", scratch / "test"
 
 
-def train(train_dir: Path, test_dir: Path, model_dir: Path, hyperparameters: dict) -> dict:
-    from retail_assets.training.entrypoint import train as run_job
-    from retail_assets.training.job import parse_job
+def baseline_tree(scratch: Path) -> Path:
+    """Today's code (BASELINE_REF), extracted next to the channels."""
+    tree = scratch / "baseline-tree"
+    if not tree.is_dir():
+        tree.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", BASELINE_REF, "retail_assets", "retail_model"], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
 
-    environ = {"SM_MODEL_DIR": str(model_dir), "SM_CHANNEL_TRAIN": str(train_dir), "SM_CHANNEL_TEST": str(test_dir),
-               "SM_HPS": json.dumps(hyperparameters)}
+
+def run_job(tree: Path, train_dir: Path, test_dir: Path, model_dir: Path, hyperparameters: str) -> dict:
+    """The entrypoint of `tree` as a child process: its metrics, wall seconds and peak RSS."""
+    environ = os.environ | {"PYTHONPATH": str(tree), "SM_MODEL_DIR": str(model_dir), "SM_CHANNEL_TRAIN": str(train_dir),
+                            "SM_CHANNEL_TEST": str(test_dir), "SM_HPS": hyperparameters}
     started = time.perf_counter()
-    metrics = run_job(parse_job([], environ))
-    metrics["training_seconds"] = time.perf_counter() - started
-    return metrics
+    with open(model_dir.parent / f"{model_dir.name}.log", "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "retail_assets.training.entrypoint"], cwd=tree, env=environ, stdout=log, stderr=log)
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"training in {tree} failed; its log: {(model_dir.parent / f'{model_dir.name}.log').read_text()[-3000:]}")
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    return metrics | {"job_seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
-def report(title: str, metrics: dict, train_dir: Path, test_dir: Path, ceiling: float) -> None:
-    """The candidate table: validation (what chose), then each best setting refit and tested."""
-    from retail_assets.training.candidates import Design, class_positions, fit_classifier, predict_codes, refit_params
-    from retail_assets.training.job import read_channel
-    from retail_assets.training.metrics import evaluate
+def report(title: str, metrics: dict) -> None:
+    print(f"\n-- {title}: {metrics['n_train']:,} train / {metrics['n_test']:,} test baskets, {metrics['n_features']:,} features")
+    print(f"{'rung':>4} {'candidate':20} {'setting':40} {'val F1':>7} {'fit s':>7}  stop reason")
+    for trial in metrics["search"]["trials"]:
+        params = {k: v for k, v in trial["params"].items()}
+        setting = ",".join(f"{k}={v}" for k, v in params.items()) or "-"
+        score = trial.get("validation_macro_f1")
+        reason = trial.get("stop_reason") or trial.get("error") or ""
+        print(f"{trial.get('rung', 0):>4} {trial['name']:20} {setting[:40]:40} {score if score is None else round(score, 4)!s:>7} "
+              f"{trial.get('fit_seconds', 0):7.1f}  {reason}")
+    lowest = min(c["precision"] for c in metrics["per_class"].values())
+    print(f"winner {metrics['winner']} {metrics['winner_params']} {metrics.get('feature_set', 'all features')}: "
+          f"test macro-F1 {metrics['macro_f1']:.4f}, accuracy {metrics['accuracy']:.4f}, lowest class precision {lowest:.4f}; "
+          f"refit {metrics['refit']['fit_seconds']:.1f} s; job {metrics['job_seconds']:.1f} s; peak RSS {metrics['peak_rss_mb']:,.0f} MB")
 
-    train_channel, test_channel = read_channel("train", train_dir), read_channel("test", test_dir)
-    rows, codes = train_channel.features(), train_channel.codes()
-    design = Design.fit(rows)
-    classes, positions = class_positions(codes)
-    test_raw, test_scaled = design.transform(test_channel.features())
-    print(f"\n== {title}: {metrics['n_train']:,} train / {metrics['n_test']:,} test baskets, {metrics['n_features']:,} features")
-    print(f"{'candidate':20} {'setting':18} {'val F1':>7} {'test F1':>8} {'test acc':>8} {'fit s':>7}  note")
-    for candidate in metrics["candidates"]:
-        if candidate.get("validation_macro_f1") is None:
-            print(f"{candidate['name']:20} failed: {candidate.get('error')}")
-            continue
-        params = refit_params(candidate["name"], candidate["params"], candidate)
-        classifier, info = fit_classifier(candidate["name"], params, metrics["hyperparameters"], design.matrix_for(candidate["name"], design.raw, design.scaled), positions)
-        scores = evaluate(test_channel.codes(), predict_codes(classifier, classes, design.matrix_for(candidate["name"], test_raw, test_scaled)))
-        note = "winner" if candidate["won"] else ""
-        if "converged" in info:
-            note += f" {info['iterations']} lbfgs iterations ({'converged' if info['converged'] else 'NOT converged'})"
-        if "boosting_rounds" in candidate:
-            note += f" {candidate['boosting_rounds']} rounds"
-        setting = ",".join(f"{k}={v}" for k, v in candidate["params"].items()) or "-"
-        print(f"{candidate['name']:20} {setting:18} {candidate['validation_macro_f1']:7.4f} {scores['macro_f1']:8.4f} "
-              f"{scores['accuracy']:8.4f} {info['fit_seconds']:7.1f}  {note.strip()}")
-    anonymous = metrics["by_customer"]["anonymous"]
-    print(f"winner {metrics['winner']} {metrics['winner_params']}: test macro-F1 {metrics['macro_f1']:.4f} "
-          f"(anonymous baskets {anonymous['macro_f1']:.4f}), accuracy {metrics['accuracy']:.4f}; "
-          f"generator's ceiling {ceiling:.4f}; {metrics['search']['n_trials']} search fits; training {metrics['training_seconds']:.0f} s")
+
+def summary(profile: str, current: dict, baseline: dict | None) -> None:
+    lowest = min(c["precision"] for c in current["per_class"].values())
+    print(f"\n{profile}: current test macro-F1 {current['macro_f1']:.4f} (lowest class precision {lowest:.4f}), "
+          f"job {current['job_seconds']:.1f} s, peak RSS {current['peak_rss_mb']:,.0f} MB")
+    if baseline is not None:
+        ratio = current["job_seconds"] / baseline["job_seconds"]
+        print(f"{profile}: baseline test macro-F1 {baseline['macro_f1']:.4f}, job {baseline['job_seconds']:.1f} s, "
+              f"peak RSS {baseline['peak_rss_mb']:,.0f} MB; current / baseline time x{ratio:.3f}")
+    if profile == "realistic":
+        checks = [("test macro-F1 >= 0.99", current["macro_f1"] >= 0.99), ("every class precision >= 0.985", lowest >= 0.985),
+                  ("job <= 90 s", current["job_seconds"] <= 90)]
+        if baseline is not None:
+            checks.append(("job <= 1/5 of the baseline's", current["job_seconds"] <= baseline["job_seconds"] / 5))
+    else:
+        checks = [("test macro-F1 >= 0.919", current["macro_f1"] >= 0.919)]
+        if baseline is not None:
+            checks.append(("job no slower than the baseline's", current["job_seconds"] <= baseline["job_seconds"]))
+    print(f"{profile} targets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.preprocessing import MaxAbsScaler
 from xgboost import XGBClassifier
 
-from retail_assets.training.candidates import Design, class_positions, fit_classifier
+from retail_assets.training.candidates import class_positions, fit_classifier
+from retail_assets.training.design import Design
 from retail_assets.training.entrypoint import train
 from retail_assets.training.job import BLEND_MEMBERS, CANDIDATES, HYPERPARAMETER_DEFAULTS, parse_job
 from retail_assets.training.metrics import CODE_ORDER, evaluate
@@ -58,20 +59,27 @@ def test_every_candidate_is_a_pipeline_the_api_can_serve(name, channels, tmp_pat
         assert metrics["top_features"]["by_class" if name != "xgboost" else "overall"]
 
 
+ALL = "products+hierarchy+basket"  # one feature set: no halving
+
+
 def test_search_size_sets_how_many_settings_each_candidate_tries(channels, tmp_path):
-    metrics = run(channels, tmp_path, search_size=2, candidates="baseline,complement_nb,logistic_regression")
+    """search_size values spread over each grid, ends included; the C path runs ascending."""
+    metrics = run(channels, tmp_path, search_size=2, candidates="baseline,complement_nb,logistic_regression", feature_sets=ALL)
     trials = metrics["search"]["trials"]
     assert [(t["name"], t["params"]) for t in trials] == [
-        ("baseline", {}), ("complement_nb", {"alpha": 0.2}), ("complement_nb", {"alpha": 0.5}),
-        ("logistic_regression", {"C": 1.0}), ("logistic_regression", {"C": 3.0})]
+        ("baseline", {"feature_set": ALL}), ("complement_nb", {"alpha": 0.03, "feature_set": ALL}),
+        ("complement_nb", {"alpha": 1.0, "feature_set": ALL}), ("logistic_regression", {"C": 0.01, "feature_set": ALL}),
+        ("logistic_regression", {"C": 1000.0, "feature_set": ALL})]
     best_lr = max((t for t in trials if t["name"] == "logistic_regression"), key=lambda t: t["validation_macro_f1"])
     table = {c["name"]: c for c in metrics["candidates"]}
     assert table["logistic_regression"]["params"] == best_lr["params"] and table["logistic_regression"]["settings_tried"] == 2
     assert all(t["converged"] for t in trials if t["name"] == "logistic_regression")  # lbfgs within max_iter
+    assert [t["warm_start"] for t in trials if t["name"] == "logistic_regression"] == [False, True]  # along the path
 
 
 def test_xgboost_stops_early_on_the_validation_weeks_and_the_refit_keeps_those_rounds(channels, tmp_path):
-    metrics = run(channels, tmp_path, candidates="xgboost", search_size=1, xgb_n_estimators=150, xgb_early_stopping_rounds=5)
+    metrics = run(channels, tmp_path, candidates="xgboost", search_size=1, xgb_n_estimators=150, xgb_early_stopping_rounds=5,
+                  feature_sets=ALL)
     rounds = metrics["candidates"][0]["boosting_rounds"]
     assert 1 <= rounds < 150
     model = PriceSensitivityModel.load(tmp_path / "model")
@@ -113,23 +121,24 @@ def test_anonymous_and_identified_baskets_are_scored_apart(channels, tmp_path):
     assert 0 < anonymous["macro_f1"] <= 1 and 0 < identified["macro_f1"] <= 1
 
 
-def test_the_default_search_is_small():
-    """The default tries two settings per candidate: a handful of fits, so a pipeline run stays quick."""
-    assert HYPERPARAMETER_DEFAULTS["search_size"] == 2
-    design = Design.fit([{"a": 1.0}, {"b": 1.0}, {"a": 1.0, "b": 1.0}])
-    classes, positions = class_positions(np.array(["LA", "MM", "LA"]))
-    classifier, info = fit_classifier("complement_nb", {"alpha": 0.2}, HYPERPARAMETER_DEFAULTS, design.scaled, positions)
-    assert classes == ["LA", "MM"] and info["fit_seconds"] >= 0 and classifier.classes_.tolist() == [0, 1]
+def test_the_default_search_covers_both_regimes():
+    """C from strong (0.01) to weak (1000) regularisation, on a log grid, and three feature sets."""
+    values = sorted(float(c) for c in HYPERPARAMETER_DEFAULTS["logistic_C"].split(","))
+    assert values[0] <= 0.01 and values[-1] >= 1000
+    assert max(b / a for a, b in zip(values, values[1:])) <= 3.5  # no gap wider than half a decade
+    assert HYPERPARAMETER_DEFAULTS["search_size"] == 0 and HYPERPARAMETER_DEFAULTS["budget_seconds"] > 0
+    assert HYPERPARAMETER_DEFAULTS["feature_sets"].split(",") == ["products", "products+hierarchy", ALL]
 
 
-BLEND_ONLY = {"candidates": "complement_nb,logistic_regression,nb_lr_blend", "search_size": 2, "blend_weight": "0.7,0.5,0.3"}
+BLEND_ONLY = {"candidates": "complement_nb,logistic_regression,nb_lr_blend", "search_size": 2, "blend_weight": "0.7,0.5,0.3",
+              "feature_sets": ALL}
 
 
 def spied_search(channels, monkeypatch, **hps):
     """run_search on the train channel, with every classifier the search fits recorded."""
     hp = {**HYPERPARAMETER_DEFAULTS, **BLEND_ONLY, **hps}
     channel: Channel = read_channel("train", channels[0])
-    rows, codes = channel.features(), channel.codes()
+    design, codes = Design.from_frame(channel.frame), channel.codes()
     validation, _ = validation_split(channel.weeks(), codes, hp["validation_fraction"], hp["seed"])
     fitted = []
 
@@ -139,24 +148,23 @@ def spied_search(channels, monkeypatch, **hps):
         return classifier, info
 
     monkeypatch.setattr(search, "fit_classifier", recording)
-    result = run_search(hp, rows, codes, validation, TrialCheckpoint(None, "spy"))
-    return result, fitted, rows, codes, validation
+    result = run_search(hp, design, codes, validation, TrialCheckpoint(None, "spy"))
+    return result, fitted, design, codes, validation
 
 
 def test_the_blend_votes_with_the_members_the_search_already_fitted(channels, monkeypatch):
-    result, fitted, rows, codes, validation = spied_search(channels, monkeypatch)
+    result, fitted, design, codes, validation = spied_search(channels, monkeypatch)
     assert [(name, params) for name, params, _ in fitted] == [  # the four member settings, each fitted once
-        ("complement_nb", {"alpha": 0.2}), ("complement_nb", {"alpha": 0.5}), ("logistic_regression", {"C": 1.0}),
-        ("logistic_regression", {"C": 3.0})]
+        ("complement_nb", {"alpha": 0.03}), ("complement_nb", {"alpha": 1.0}), ("logistic_regression", {"C": 0.01}),
+        ("logistic_regression", {"C": 1000.0})]
     blends = [t for t in result.trials if t["name"] == "nb_lr_blend"]
     assert [t["params"]["nb_weight"] for t in blends] == [0.7, 0.5, 0.3]  # every weight, whatever search_size
     table = {c["name"]: c for c in result.candidates}
-    design = Design.fit([r for r, v in zip(rows, validation, strict=True) if not v])
-    _, scaled = design.transform([r for r, v in zip(rows, validation, strict=True) if v])
+    scaled = design.view(ALL).scaled[np.flatnonzero(validation)]
     classes, _ = class_positions(codes[~validation])
     members = []
     for name, prefix in (("complement_nb", "nb_"), ("logistic_regression", "lr_")):
-        best = table[name]["params"]
+        best = {k: v for k, v in table[name]["params"].items() if k != "feature_set"}
         assert all(t["params"] == {**t["params"], **{prefix + k: v for k, v in best.items()}} for t in blends)
         members.append(next(c for n, p, c in fitted if n == name and p == best))
     for trial in blends:  # the score is evaluate() of the weighted member probabilities
@@ -179,7 +187,7 @@ def test_a_blend_without_a_trained_member_is_skipped_and_the_others_compete(chan
     hp = {**HYPERPARAMETER_DEFAULTS, **BLEND_ONLY, "search_size": 1}
     channel = read_channel("train", channels[0])
     validation, _ = validation_split(channel.weeks(), channel.codes(), hp["validation_fraction"], hp["seed"])
-    result = run_search(hp, channel.features(), channel.codes(), validation, TrialCheckpoint(None, "x"))
+    result = run_search(hp, Design.from_frame(channel.frame), channel.codes(), validation, TrialCheckpoint(None, "x"))
     blend = next(c for c in result.candidates if c["name"] == "nb_lr_blend")
     assert blend["validation_macro_f1"] is None and blend["error"] == "logistic_regression has no trained setting to blend"
     assert result.winner["name"] == "complement_nb"

@@ -42,7 +42,7 @@ def resources() -> dg.Definitions:
 
 def training_launcher(settings: PipelineSettings, lake: Lake) -> TrainingLauncher:
     if settings.training_backend == "subprocess":
-        return SubprocessTrainingLauncher(lake, settings.training_timeout_seconds)
+        return SubprocessTrainingLauncher(lake, settings.training_timeout_seconds, settings.training_budget_seconds)
     missing = [name for name, value in (("RETAIL_SAGEMAKER_ROLE_ARN", settings.sagemaker_role_arn),
                                         ("RETAIL_SAGEMAKER_IMAGE_URI", settings.sagemaker_image_uri)) if not value]
     if missing or not isinstance(lake, S3Lake):
@@ -59,7 +59,7 @@ def training_launcher(settings: PipelineSettings, lake: Lake) -> TrainingLaunche
         poll_seconds=settings.sagemaker_poll_seconds,
         base_job_name=settings.model_group,
     )
-    return SageMakerTrainingLauncher(lake, job, settings.aws)
+    return SageMakerTrainingLauncher(lake, job, settings.aws, settings.training_budget_seconds)
 
 
 def promotion_gate(settings: PipelineSettings) -> PromotionGate:

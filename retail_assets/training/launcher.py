@@ -39,6 +39,16 @@ class TrainingOutcome:
 class TrainingLauncher(ABC):
     """Runs one training job for a model version whose channels are already in the lake."""
 
+    # The search's time budget (RETAIL_TRAINING_BUDGET_SECONDS), given to every job as the
+    # `budget_seconds` hyperparameter unless the run config sets it; None = the job's default.
+    budget_seconds: float | None = None
+
+    def job_hyperparameters(self, hyperparameters: Mapping[str, str]) -> dict[str, str]:
+        given = dict(hyperparameters)
+        if self.budget_seconds is not None and "budget_seconds" not in given:
+            given["budget_seconds"] = f"{self.budget_seconds:g}"
+        return given
+
     @abstractmethod
     def train(self, version: str, hyperparameters: Mapping[str, str], log: Callable[[str], None] | None = None) -> TrainingOutcome:
         """`log` receives progress lines for the run log (the job's status as it changes)."""
@@ -51,12 +61,14 @@ class SubprocessTrainingLauncher(TrainingLauncher):
     the model directory and the job's log and outputs are put back into the lake.
     """
 
-    def __init__(self, lake: Lake, timeout_seconds: int = 3600) -> None:
+    def __init__(self, lake: Lake, timeout_seconds: int = 3600, budget_seconds: float | None = None) -> None:
         self.lake = lake
         self.timeout_seconds = timeout_seconds
+        self.budget_seconds = budget_seconds
 
     def train(self, version: str, hyperparameters: Mapping[str, str], log: Callable[[str], None] | None = None) -> TrainingOutcome:
         log = log or (lambda message: None)
+        hyperparameters = self.job_hyperparameters(hyperparameters)
         job = job_prefix(version)
         log(f"training job subprocess:{version} started (the SageMaker entrypoint as a local process)")
         with tempfile.TemporaryDirectory(prefix=f"retail-training-{version}-") as scratch:

@@ -91,11 +91,16 @@ def model_card(version: str, metrics: dict, gate: dict | None = None) -> str:
     split = metrics.get("split", {})
     hp = metrics.get("hyperparameters", {})
     trials = metrics.get("search", {}).get("trials", [])
+    search_info = metrics.get("search", {})
     search = [
-        {"candidate": t["name"], "setting": ", ".join(f"{k}={v}" for k, v in t.get("params", {}).items()) or "-",
-         "validation_macro_f1": _round(t.get("validation_macro_f1")), "fit_s": t.get("fit_seconds", "-")}
+        {"rung": t.get("rung", 0), "candidate": t["name"], "setting": ", ".join(f"{k}={v}" for k, v in t.get("params", {}).items()) or "-",
+         "fit_rows": t.get("n_fit", "-"), "validation_macro_f1": _round(t.get("validation_macro_f1")), "fit_s": t.get("fit_seconds", "-"),
+         "stopped_because": t.get("stop_reason") or t.get("error") or "-"}
         for t in trials
     ]
+    budget = search_info.get("budget_seconds")
+    budget_line = (f"Budget {budget:.0f} s (0 = none); the search took {search_info.get('elapsed_seconds', '?')} s; "
+                   f"best validation macro-F1 of each feature set by rung: {search_info.get('rungs', [])}") if budget is not None else ""
     lines = [
         f"# Basket price-sensitivity model {version}",
         "",
@@ -116,7 +121,7 @@ def model_card(version: str, metrics: dict, gate: dict | None = None) -> str:
         top_features_markdown(metrics),
         "",
         "## Held-out test weeks",
-        f"- winner **{metrics.get('winner')}** {metrics.get('winner_params', {})}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}",
+        f"- winner **{metrics.get('winner')}** {metrics.get('winner_params', {})} on feature set {metrics.get('feature_set', 'all')}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}",
         "",
         per_class_markdown(metrics),
         "",
@@ -125,7 +130,9 @@ def model_card(version: str, metrics: dict, gate: dict | None = None) -> str:
         "## Candidates (best setting of each, on the validation weeks)",
         candidates_markdown(metrics),
         "",
-        f"## Search ({len(trials)} fits, search_size {hp.get('search_size', '?')})",
+        f"## Search ({len(trials)} trials, search_size {hp.get('search_size', '?')}; each with its fit seconds and why it stopped)",
+        budget_line,
+        "",
         markdown_table(pl.DataFrame(search)) if search else "(none)",
         "",
         f"Hyperparameters: {hp}",

@@ -65,11 +65,13 @@ def job_name(base: str, version: str) -> str:
 
 
 class SageMakerTrainingLauncher(TrainingLauncher):
-    def __init__(self, lake: S3Lake, job: SageMakerJobSettings, aws: AwsSettings) -> None:
+    def __init__(self, lake: S3Lake, job: SageMakerJobSettings, aws: AwsSettings, budget_seconds: float | None = None) -> None:
         self.lake, self.job, self.aws = lake, job, aws
+        self.budget_seconds = budget_seconds
 
     def train(self, version: str, hyperparameters: Mapping[str, str], log: Callable[[str], None] | None = None) -> TrainingOutcome:
         log = log or (lambda message: None)
+        hyperparameters = self.job_hyperparameters(hyperparameters)
         name = job_name(self.job.base_job_name, version)
         training_job = self._start(name, version, hyperparameters)
         log(f"started SageMaker training job {name} ({self.job.instance_type}{', managed spot' if self.job.spot else ''})")

@@ -148,7 +148,8 @@ def run_search(hp: Mapping, design: Design, codes: np.ndarray, validation: np.nd
     budget = Budget(float(hp["budget_seconds"]))
     sets = feature_sets(hp)
     eta = int(hp["halving_eta"])
-    n_rungs = 1 if eta <= 1 or len(sets) == 1 else 1 + math.ceil(math.log(len(sets), eta) - 1e-9)
+    early = [c for c in candidate_names(hp) if c not in (*LAST_RUNG_ONLY, "baseline")]  # what can rank feature sets early
+    n_rungs = 1 if eta <= 1 or len(sets) == 1 or not early else 1 + math.ceil(math.log(len(sets), eta) - 1e-9)
     fit_rows, validation_rows = np.flatnonzero(~validation), np.flatnonzero(validation)
     rng = np.random.default_rng(int(hp["seed"]))
     shuffled = rng.permutation(fit_rows)
