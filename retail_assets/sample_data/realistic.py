@@ -34,7 +34,6 @@ from retail_assets.sample_data.world import (
     DRAW_RATE,
     LA,
     LABEL_PRIOR,
-    LABELS,
     MM,
     N_DEP,
     N_PRODUCTS,
