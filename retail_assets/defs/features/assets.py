@@ -5,7 +5,7 @@ import polars as pl
 
 from retail_assets.defs.asset_keys import FEATURES, GOLD
 from retail_assets.defs.metadata import delta_metadata, table_metadata
-from retail_assets.features.table import build_feature_table
+from retail_model.features.table import build_feature_table
 from retail_assets.lake import tables
 from retail_model import FEATURE_VERSION
 from retail_model.lake import Lake
