@@ -26,7 +26,7 @@ BASKETS_PER_CHUNK = 100_000
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7)),
 )
 def basket_features(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]) -> dg.MaterializeResult:
-    """Model-ready features of every basket, computed by the same code the inference API runs."""
+    """Model-ready features of every basket: the feature definition the inference API also computes (two implementations proven equal)."""
     try:
         rebuild = tables.rebuild_table(
             lake, tables.GOLD, tables.FEATURES, build_feature_table, summarize=_feature_totals, rows_per_chunk=BASKETS_PER_CHUNK
