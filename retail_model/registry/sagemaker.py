@@ -23,13 +23,9 @@ from datetime import datetime
 
 from retail_model.lake import Lake
 from retail_model.registry.base import (
-    PENDING,
     ModelRegistry,
     RegistryEntry,
     RegistryError,
-    VersionExistsError,
-    check_status,
-    status_change,
 )
 from retail_model.settings import AwsSettings
 
@@ -51,46 +47,32 @@ class SageMakerModelRegistry(ModelRegistry):
     def __repr__(self) -> str:
         return f"SageMakerModelRegistry(model package group {self.group!r}, release record in {self.lake.uri_of(self.prefix)!r})"
 
-    def register(
-        self,
-        version: str,
-        model_uri: str,
-        feature_version: str,
-        metrics: dict,
-        status: str = PENDING,
-        description: str = "",
-        *,
-        reason: str = "",
-        actor: str = "pipeline",
-        lineage: dict | None = None,
-    ) -> RegistryEntry:
-        check_status(status)
-        lineage = dict(lineage or {})
-        with self.lock():
-            if self._find(version) is not None:
-                raise VersionExistsError(f"model version {version} is already registered as {self.get(version).status}; entries are never overwritten")
-            self._ensure_group()
-            properties = {VERSION: version, MODEL_URI: model_uri, FEATURE_VERSION: feature_version or "unknown"}
-            properties |= {f"{METRIC}{k}": _text(metrics[k]) for k in HEADLINE_METRICS if k in metrics}
-            properties |= {f"{LINEAGE}{k}": _text(v) for k, v in _flat(lineage).items()}
-            request = {
-                "ModelPackageGroupName": self.group,
-                "ModelPackageDescription": version,
-                "ModelApprovalStatus": status,
-                "CustomerMetadataProperties": properties,
-                "MetadataProperties": {
-                    "CommitId": str(lineage.get("code_version", "unknown"))[:1024],
-                    "GeneratedBy": str(lineage.get("training_job", "unknown"))[:1024],
-                    "ProjectId": self.group,
-                },
-            }
-            if model_uri.startswith("s3://"):
-                statistics = {"ContentType": "application/json", "S3Uri": f"{model_uri}/metrics.json"}
-                request["ModelMetrics"] = {"ModelQuality": {"Statistics": statistics}}
-            self.client.create_model_package(**request)
-            first = status_change(status, reason or description or "registered", actor)
-            self.lake.write_json(self._history_key(version), {"history": [first]})
-            return self.get(version)
+    def _is_registered(self, version: str) -> bool:
+        return self._find(version) is not None
+
+    def _add(self, entry: RegistryEntry) -> RegistryEntry:
+        self._ensure_group()
+        version, model_uri, lineage = entry.version, entry.model_uri, entry.lineage
+        properties = {VERSION: version, MODEL_URI: model_uri, FEATURE_VERSION: entry.feature_version or "unknown"}
+        properties |= {f"{METRIC}{k}": _text(entry.metrics[k]) for k in HEADLINE_METRICS if k in entry.metrics}
+        properties |= {f"{LINEAGE}{k}": _text(v) for k, v in _flat(lineage).items()}
+        request = {
+            "ModelPackageGroupName": self.group,
+            "ModelPackageDescription": version,
+            "ModelApprovalStatus": entry.status,
+            "CustomerMetadataProperties": properties,
+            "MetadataProperties": {
+                "CommitId": str(lineage.get("code_version", "unknown"))[:1024],
+                "GeneratedBy": str(lineage.get("training_job", "unknown"))[:1024],
+                "ProjectId": self.group,
+            },
+        }
+        if model_uri.startswith("s3://"):
+            statistics = {"ContentType": "application/json", "S3Uri": f"{model_uri}/metrics.json"}
+            request["ModelMetrics"] = {"ModelQuality": {"Statistics": statistics}}
+        self.client.create_model_package(**request)
+        self.lake.write_json(self._history_key(version), {"history": list(entry.history)})
+        return self.get(version)
 
     def get(self, version: str) -> RegistryEntry:
         summary = self._find(version)
