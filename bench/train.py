@@ -8,7 +8,7 @@ channels in the same run, each in its own child process (its wall time and peak 
 Each profile's lake (sample-data, then the graph up to basket_features) is built once and cached
 in ~/.cache/retail-mlops/bench-train-<profile>-<weeks>x<baskets>-<seed>/. The channels are cut as
 the training asset cuts them (the latest 20% of weeks are the test set). Both jobs run the
-SageMaker-contract entrypoint as a child process (`python -m retail_assets.training.entrypoint`):
+SageMaker-contract entrypoint as a child process (`python -m retail_training.entrypoint`):
 the baseline from the tree of commit BASELINE_REF (the search as it was before issue 16, its
 default hyperparameters), extracted with `git archive`; the current one from this tree.
 The machine may be shared and noisy: compare the ratios, which come from the same run.
@@ -58,7 +58,8 @@ def main() -> None:
             report("current", current)
             baseline = None
             if not args.skip_baseline:
-                baseline = run_job(baseline_tree(Path(scratch)), train_dir, test_dir, Path(scratch) / "baseline", "{}")
+                baseline = run_job(baseline_tree(Path(scratch)), train_dir, test_dir, Path(scratch) / "baseline", "{}",
+                                   module="retail_assets.training.entrypoint")  # where the entrypoint lived then
                 report(f"baseline (today's job, {BASELINE_REF})", baseline)
             results[profile] = (current, baseline)
     for profile, (current, baseline) in results.items():
@@ -122,13 +123,13 @@ def baseline_tree(scratch: Path) -> Path:
     return tree
 
 
-def run_job(tree: Path, train_dir: Path, test_dir: Path, model_dir: Path, hyperparameters: str) -> dict:
+def run_job(tree: Path, train_dir: Path, test_dir: Path, model_dir: Path, hyperparameters: str, module: str = "retail_training.entrypoint") -> dict:
     """The entrypoint of `tree` as a child process: its metrics, wall seconds and peak RSS."""
     environ = os.environ | {"PYTHONPATH": str(tree), "SM_MODEL_DIR": str(model_dir), "SM_CHANNEL_TRAIN": str(train_dir),
                             "SM_CHANNEL_TEST": str(test_dir), "SM_HPS": hyperparameters}
     started = time.perf_counter()
     with open(model_dir.parent / f"{model_dir.name}.log", "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "retail_assets.training.entrypoint"], cwd=tree, env=environ, stdout=log, stderr=log)
+        process = subprocess.Popen([sys.executable, "-m", module], cwd=tree, env=environ, stdout=log, stderr=log)
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
