@@ -44,7 +44,7 @@ class PipelineSettings(SharedSettings):
     training_timeout_seconds: int = Field(default=3600, gt=0)  # also the SageMaker job's MaxRuntimeInSeconds
     # The model search's time budget (the job's budget_seconds hyperparameter; 0 = none). The refit
     # and reading the data come on top, so keep it well below training_timeout_seconds.
-    training_budget_seconds: float = Field(default=600, ge=0)
+    training_budget_seconds: float = Field(default=60, ge=0)
     # SageMaker training (RETAIL_TRAINING=sagemaker, the aws default): the execution role, the
     # image holding this project (deploy/docker/dagster.Dockerfile), the instance, managed spot.
     sagemaker_role_arn: str | None = None
