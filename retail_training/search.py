@@ -111,17 +111,26 @@ def fingerprint(codes: np.ndarray, weeks: np.ndarray, validation: np.ndarray, hp
 
 
 class Budget:
-    """The search's seconds: what is left, and whether a trial of a given expected length fits."""
+    """The search's seconds, shared out between the rungs: what is left of the current rung's share.
 
-    def __init__(self, seconds: float) -> None:
+    Each rung may spend up to its share of the whole budget (as in Hyperband, every rung gets the
+    same): an early rung with many small fits cannot starve the last one, whose fits may win.
+    Time a rung leaves unused passes on to the next.
+    """
+
+    def __init__(self, seconds: float, n_rungs: int = 1) -> None:
         self.seconds = float(seconds)
+        self.n_rungs = n_rungs
         self.started = time.perf_counter()
+        self.rung = 0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
     def remaining(self) -> float:
-        return math.inf if self.seconds <= 0 else self.seconds - self.elapsed()
+        if self.seconds <= 0:
+            return math.inf
+        return self.seconds * (self.rung + 1) / self.n_rungs - self.elapsed()
 
 
 @dataclass
@@ -145,11 +154,11 @@ class _Rung:
 
 
 def run_search(hp: Mapping, design: Design, codes: np.ndarray, validation: np.ndarray, checkpoint: TrialCheckpoint) -> SearchResult:
-    budget = Budget(float(hp["budget_seconds"]))
     sets = feature_sets(hp)
     eta = int(hp["halving_eta"])
     early = [c for c in candidate_names(hp) if c not in (*LAST_RUNG_ONLY, "baseline")]  # what can rank feature sets early
     n_rungs = 1 if eta <= 1 or len(sets) == 1 or not early else 1 + math.ceil(math.log(len(sets), eta) - 1e-9)
+    budget = Budget(float(hp["budget_seconds"]), n_rungs)
     fit_rows, validation_rows = np.flatnonzero(~validation), np.flatnonzero(validation)
     rng = np.random.default_rng(int(hp["seed"]))
     shuffled = rng.permutation(fit_rows)
@@ -159,6 +168,7 @@ def run_search(hp: Mapping, design: Design, codes: np.ndarray, validation: np.nd
         share = float(eta) ** (number - n_rungs + 1)
         rows = np.sort(shuffled[: max(int(round(share * fit_rows.size)), 1)]) if number < n_rungs - 1 else fit_rows
         rung = _rung(number, n_rungs, rows, validation_rows, codes)
+        budget.rung = number
         best_by_set = {}
         for feature_set in sets:
             view = design.view(feature_set)
@@ -230,7 +240,8 @@ def _set_trials(hp: Mapping, view: View, rung: _Rung, budget: Budget, checkpoint
             else:
                 expected = rung.last_seconds.get(name)
                 if expected is not None and expected > budget.remaining():
-                    trials.append(_not_run(name, params, rung, f"budget: not started, the last {name} took {expected:.1f} s and {max(budget.remaining(), 0):.1f} s are left"))
+                    trials.append(_not_run(name, params, rung, f"budget: not started, the last {name} took {expected:.1f} s and "
+                                                               f"{max(budget.remaining(), 0):.1f} s of rung {rung.number}'s share are left"))
                     continue
                 best = max((t["validation_macro_f1"] for t in [*earlier, *trials] if t["rung"] == rung.number and t.get("validation_macro_f1") is not None), default=None)
                 trial, classifier = _trial(name, params, hp, view, rung, matrix, budget, best, previous)
@@ -289,7 +300,7 @@ def _watch(rung: _Rung, validation_matrix, budget: Budget, best: float | None):
     def look(classifier, done: int) -> str | None:
         left = budget.remaining()
         if left <= 0:
-            return f"budget: the search's {budget.seconds:.0f} s ran out after {done} iterations"
+            return f"budget: rung {rung.number}'s share of the search's {budget.seconds:.0f} s ran out after {done} iterations"
         if best is None:
             return None
         score = evaluate(rung.true, predict_codes(classifier, rung.classes, validation_matrix))["macro_f1"]
