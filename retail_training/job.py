@@ -37,7 +37,7 @@ HYPERPARAMETER_DEFAULTS: dict[str, int | float | str] = {
     "validation_fraction": 0.15,
     # The search's time budget in seconds (0 = none): a trial that cannot finish, or cannot beat
     # the best so far, in what is left is stopped and recorded as such. The refit comes after it.
-    "budget_seconds": 60,
+    "budget_seconds": 60.0,
     # Feature sets to choose between: '+'-joined families (products, hierarchy, basket).
     "feature_sets": "products,products+hierarchy,products+hierarchy+basket",
     "halving_eta": 3,  # successive halving: each rung keeps the best 1/eta feature sets on eta x the rows (1 = off)

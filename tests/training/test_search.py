@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -221,3 +222,66 @@ def test_a_blend_winner_refits_its_members_and_serves_from_the_artefact(channels
     again = run(channels, tmp_path, checkpoint=checkpoints, **BLEND_ONLY)
     scores = lambda m: [t["validation_macro_f1"] for t in m["search"]["trials"] if t["name"] == "nb_lr_blend"]  # noqa: E731
     assert scores(again) == scores(first)
+
+
+def test_the_feature_set_is_searched_and_the_artefact_reads_only_the_chosen_one(channels, tmp_path):
+    """Rung 0 fits every feature set on a third of the fit rows; the best one goes on to all of them."""
+    sets = "products,products+hierarchy+basket"
+    metrics = run(channels, tmp_path, candidates="complement_nb,logistic_regression", feature_sets=sets, search_size=2, halving_eta=2)
+    trials = metrics["search"]["trials"]
+    first, last = metrics["search"]["rungs"]
+    assert set(first["feature_sets"]) == set(sets.split(",")) and last["feature_sets"].keys() == {metrics["feature_set"]}
+    assert first["fit_rows"] < last["fit_rows"] == metrics["split"]["n_fit"]
+    assert metrics["feature_set"] == max(first["feature_sets"], key=first["feature_sets"].get)  # rung 0's best went on
+    dropped = next(s for s in sets.split(",") if s != metrics["feature_set"])
+    assert all(t["stop_reason"].startswith("halved") for t in trials if t["params"]["feature_set"] == dropped and t.get("validation_macro_f1"))
+    assert next(c for c in metrics["candidates"] if c["won"])["rung"] == 1  # only the last rung's trials may win
+    names = PriceSensitivityModel.load(tmp_path / "model").pipeline.named_steps["vectorize"].feature_names_
+    families = {"products": ("product=",), "products+hierarchy+basket": ("",)}[metrics["feature_set"]]
+    assert names and all(name.startswith(families) for name in names) and len(names) == metrics["n_features"]
+
+
+def test_the_search_respects_its_budget_and_records_what_it_stopped(channels, tmp_path):
+    """With no time left, the C path is cut short: trials are stopped or not started, and say why."""
+    unlimited = run(channels, tmp_path / "unlimited", candidates="complement_nb,logistic_regression", feature_sets=ALL, budget_seconds=0,
+                    path_patience=20)
+    tight = run(channels, tmp_path / "tight", candidates="complement_nb,logistic_regression", feature_sets=ALL, budget_seconds=0.001,
+                path_patience=20)
+    ran = lambda m: [t for t in m["search"]["trials"] if t["name"] == "logistic_regression" and t["fit_seconds"] > 0]  # noqa: E731
+    assert len(ran(unlimited)) == 11 and 1 <= len(ran(tight)) < 11
+    stopped = [t for t in tight["search"]["trials"] if t["stop_reason"].startswith("budget")]
+    assert stopped and all(t["name"] == "logistic_regression" or t["fit_seconds"] == 0 for t in stopped)
+    assert tight["search"]["budget_seconds"] == 0.001 and tight["winner"]  # a model all the same
+
+
+def test_a_trial_that_cannot_catch_up_in_the_time_left_is_stopped():
+    """The look between chunks of iterations: at its recent gain a trial would not reach the best."""
+    codes = np.array(["LA", "MM", "UM"] * 20)
+    rung = search._rung(1, 2, np.arange(30), np.arange(30, 60), codes)
+    validation = np.eye(3)[np.tile([0, 1, 2], 10)]
+    budget = search.Budget(3600)
+    look = search._watch(rung, validation, budget, best=0.99)
+
+    class Constant:  # always answers MM: macro-F1 about 0.22, and it never improves
+        def predict(self, matrix):
+            return np.ones(matrix.shape[0], dtype=int)
+
+    assert look(Constant(), 100) is None  # one look tells no rate yet
+    reason = look(Constant(), 200)
+    assert reason.startswith("cannot beat the best (0.9900)") and "200 iterations" in reason
+    spent = search.Budget(0.0001)
+    time.sleep(0.01)
+    assert search._watch(rung, validation, spent, best=None)(Constant(), 100).startswith("budget: rung 1's share")
+
+
+def test_metrics_and_the_model_card_give_every_trial_its_fit_seconds_and_stop_reason(channels, tmp_path):
+    from retail_assets.training.report import model_card
+
+    metrics = run(channels, tmp_path, candidates="baseline,complement_nb,logistic_regression,nb_lr_blend", search_size=3)
+    trials = metrics["search"]["trials"]
+    assert trials and all(isinstance(t["fit_seconds"], float | int) and t["stop_reason"] for t in trials)
+    assert {t["stop_reason"].split(":")[0] for t in trials} >= {"completed", "halved"}
+    card = model_card("v1", metrics)
+    assert "stopped_because" in card and "fit_s" in card
+    for trial in trials:
+        assert trial["stop_reason"] in card
