@@ -33,7 +33,7 @@ METRIC_KEYS = {
     "hyperparameters",
     "data_versions",
 }
-ALL_CANDIDATES = {"baseline", "logistic_regression", "complement_nb", "linear_svm", "xgboost", "nb_lr_blend"}
+DEFAULT_CANDIDATES = {"baseline", "logistic_regression", "complement_nb", "nb_lr_blend"}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_winner_is_chosen_on_the_latest_train_weeks(trained):
     assert split["fit_weeks"] == TRAIN_WEEKS[:-1]
     assert split["test_weeks"] == TEST_WEEKS and split["test_weeks_overlap_train"] == []
     assert split["n_fit"] + split["n_validation"] == metrics["n_train"]
-    assert {c["name"] for c in candidates} == ALL_CANDIDATES
+    assert {c["name"] for c in candidates} == DEFAULT_CANDIDATES
     best = max(candidates, key=lambda c: c["validation_macro_f1"])
     assert [c["name"] for c in candidates if c["won"]] == [best["name"]] == [metrics["winner"]]
     assert all(c["fit_seconds"] >= 0 and c["validation_per_class"]["High"].keys() == {"precision", "recall"} for c in candidates)
@@ -140,7 +140,9 @@ def test_cli_arguments_win_over_sm_hps():
         ({"max_iter": "2.5"}, "max_iter='2.5' is not a valid int"),
         ({"logistic_C": "1,0"}, "logistic_C='1,0' must list at least one number, every one > 0"),
         ({"nb_alpha": "small"}, "nb_alpha='small' must be a comma list of numbers"),
-        ({"search_size": 0}, "search_size must be >= 1"),
+        ({"search_size": -1}, "search_size must be >= 0"),
+        ({"budget_seconds": "-5"}, "budget_seconds must be >= 0"),
+        ({"feature_sets": "products,prices"}, "feature_sets='products,prices'"),
         ({"candidates": "nb_lr_blend"}, "nb_lr_blend blends complement_nb and logistic_regression, so list complement_nb and logistic_regression before it"),
         ({"candidates": "complement_nb,nb_lr_blend,logistic_regression"}, "so list logistic_regression before it"),
         ({"blend_weight": "0.5,1"}, "every weight must be below 1"),
@@ -195,8 +197,18 @@ def test_single_week_train_channel_falls_back_to_a_random_validation_cut(channel
     assert 0 < split["n_validation"] < split["n_fit"]
 
 
-def test_a_failing_candidate_is_recorded_and_the_others_still_compete(channels, tmp_path):
-    """Two High baskets are too few for the SVM's 3-fold calibration: it fails, the others compete."""
+def test_a_failing_candidate_is_recorded_and_the_others_still_compete(channels, tmp_path, monkeypatch):
+    """A candidate that raises (here the SVM, made to) is recorded with its error; the others compete."""
+    from retail_training import search
+
+    real_fit = search.fit_classifier
+
+    def failing_svm(name, *args, **kwargs):
+        if name == "linear_svm":
+            raise ValueError("the SVM could not be fitted")
+        return real_fit(name, *args, **kwargs)
+
+    monkeypatch.setattr(search, "fit_classifier", failing_svm)
     train = synthetic_baskets(400, TRAIN_WEEKS, seed=6, codes=("MM", "UM")) + synthetic_baskets(2, TRAIN_WEEKS[:1], seed=7, codes=("LA",))
     hps = {"candidates": "linear_svm,complement_nb", "search_size": 1}
     environ = {
@@ -207,8 +219,9 @@ def test_a_failing_candidate_is_recorded_and_the_others_still_compete(channels, 
     }
     assert training_entrypoint.main([], environ) == 0
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
-    failed, other = metrics["candidates"]
-    assert failed["name"] == "linear_svm" and failed["error"] and failed["won"] is False
+    table = {c["name"]: c for c in metrics["candidates"]}
+    failed, other = table["linear_svm"], table["complement_nb"]
+    assert failed["error"] == "ValueError: the SVM could not be fitted" and failed["stop_reason"] == "failed" and failed["won"] is False
     assert metrics["winner"] == "complement_nb" and other["won"] is True
 
 
