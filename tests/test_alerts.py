@@ -232,8 +232,8 @@ def test_freshness_changes_are_sent_once_and_states_recorded_every_tick(instance
     assert alerts[0]["url"] == "http://dagster.example:3000/assets/gold_baskets"
     assert alerts[0]["message"].startswith("gold_baskets missed its freshness policy (FAIL)")
     gauges = [(m.name, m.value, dict(m.dimensions)) for m in sink.recorded]
-    assert gauges[-1] == ("FreshnessFailed", 0.0, {"Asset": "gold_baskets"})
-    assert ("FreshnessFailed", 1.0, {"Asset": "gold_baskets"}) in gauges
+    assert gauges[-1] == ("FreshnessFailing", 0.0, {"Asset": "gold_baskets"})
+    assert ("FreshnessFailing", 1.0, {"Asset": "gold_baskets"}) in gauges
 
 
 def dg_days(days: int):

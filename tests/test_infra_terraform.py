@@ -188,8 +188,8 @@ def test_alarms_watch_the_pipelines_metrics_in_the_retailmlops_namespace():
             expressions[name] = " ".join(q.get("expression", "") for q in body["metric_query"])
             assert body["alarm_actions"] == "${local.alarm_actions}", f"alarm {name} notifies nobody"
     expected = {
-        "asset_check_failed": ("AssetCheckFailed", "Asset, Check, Severity"),
-        "freshness_failed": ("FreshnessFailed", "Asset"),
+        "asset_check_failed": ("AssetCheckFailing", "Asset, Check, Severity"),
+        "freshness_failed": ("FreshnessFailing", "Asset"),
         "run_failed": ("RunFailed", "Job"),
     }
     for alarm, (metric, dimensions) in expected.items():
@@ -213,7 +213,7 @@ def test_dashboard_template_renders_to_valid_json():
     rendered = re.sub(r"\$\{(\w+)\}", lambda m: f"sample-{m.group(1)}", template)
     dashboard = json.loads(rendered)
     metrics = json.dumps(dashboard)
-    for metric in ("AssetCheckFailed", "FreshnessFailed", "RunFailed", "TargetResponseTime", "HTTPCode_Target_5XX_Count",
+    for metric in ("AssetCheckFailed", "FreshnessFailing", "RunFailed", "TargetResponseTime", "HTTPCode_Target_5XX_Count",
                    "FeatureDriftPSI", "LiveMacroF1"):
         assert metric in metrics, f"the dashboard does not show {metric}"
 
