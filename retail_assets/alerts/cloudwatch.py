@@ -9,7 +9,7 @@ in infra/modules/observability and `retail-mlops alarms sync` (alarms.py) are wr
 
 plus current values the sensors and monitoring assets record (`Measurement`): the state gauges
 the state alarms watch, `AssetCheckFailing` and `FreshnessFailing` (states.py), every tick, and
-`FeatureDriftPSI` (dimension Feature) and `LiveMacroF1` once a day. No Dagster import.
+`FeatureDriftPSI` (dimension Feature) and `LiveMacroF1` once a day.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ also record, on every tick, one gauge per check and severity (`AssetCheckFailing
 latest evaluation of any of the check's partitions failed with that severity, else 0) and one per
 asset with a freshness policy (`FreshnessFailing`, 1 while it misses its policy). A tick comes at
 least every minute, more often than any alarm period, so every period of a failing state has a
-data point of 1, and the first period after the recovery has a 0. No Dagster import.
+data point of 1, and the first period after the recovery has a 0.
 """
 
 from __future__ import annotations
