@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 
 import boto3
 import dagster as dg
-import pytest
 from botocore.config import Config
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
