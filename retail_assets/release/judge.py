@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from retail_assets.training.champion import score_serving_model
 from retail_assets.training.gate import GateResult, PromotionGate
+from retail_model.artifact import GATE_FILE_NAME, METRICS_FILE_NAME, model_key
 from retail_model.lake import Lake
 from retail_model.registry import ModelRegistry
 
@@ -26,13 +27,13 @@ def judge_at_release(registry: ModelRegistry, lake: Lake, gate: PromotionGate, v
     serving = registry.serving_entry()
     if serving is None or serving.version == version:
         return None
-    verdict = lake.read_json(f"models/{version}/gate.json") or {}
+    verdict = lake.read_json(model_key(version, GATE_FILE_NAME)) or {}
     if verdict.get("champion") == serving.version:
         return None
-    metrics = lake.read_json(f"models/{version}/metrics.json")
+    metrics = lake.read_json(model_key(version, METRICS_FILE_NAME))
     if metrics is None:
-        raise NoMetricsError(f"model {version} has no metrics.json in {lake.uri_of(f'models/{version}')}: it cannot be judged against {serving.version}")
-    result = gate.evaluate(metrics, score_serving_model(registry, lake, version))
+        raise NoMetricsError(f"model {version} has no metrics in {lake.uri_of(model_key(version, METRICS_FILE_NAME))}: it cannot be judged against {serving.version}")
+    result = gate.evaluate(metrics, score_serving_model(registry, lake, version, str(metrics.get("feature_version", ""))))
     earlier = verdict.get("summary", "no verdict recorded")
-    lake.write_json(f"models/{version}/gate.json", result.to_dict() | {"rejudged_at_release": True, "registered_with": earlier})
+    lake.write_json(model_key(version, GATE_FILE_NAME), result.to_dict() | {"rejudged_at_release": True, "registered_with": earlier})
     return result
