@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _scoring_data import wait_for
 from _training_data import request_body, train_small_model
 from fastapi.testclient import TestClient
 
@@ -92,3 +93,27 @@ def test_an_approval_made_in_sagemaker_is_seen_released_and_served_by_the_api(re
         answer = client.post("/v1/predict", json=body)
     assert answer.status_code == 200, answer.text
     assert answer.json()["model_version"] == "v2"
+
+
+def test_a_model_rejected_in_sagemaker_with_nothing_to_roll_back_to_stops_serving(registry, aws, trained):
+    """A reviewer rejects the only release in SageMaker Studio: the API stops answering with it."""
+    from retail_api.app import create_app
+    from retail_api.settings import Settings
+
+    register(registry, "v1", APPROVED)
+    registry.record_release("v1")
+    settings = Settings(mode="aws", lake=registry.lake.uri, model_group=registry.group, aws=aws.settings(),
+                        prediction_log=False, model_poll_seconds=0.05)
+    body = request_body(next(item for item in trained[1] if item.code != "XX"))
+    sagemaker = aws.client("sagemaker")
+    arn = registry.get("v1").package_arn
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/predict", json=body).json()["model_version"] == "v1"
+        sagemaker.update_model_package(
+            ModelPackageArn=arn, ModelApprovalStatus=REJECTED, ApprovalDescription="biased against small stores",
+            CustomerMetadataProperties=sagemaker.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"],
+        )
+        ready = wait_for(lambda: (r := client.get("/readyz")).status_code == 503 and r.json())
+        assert "model version v1 is Rejected (biased against small stores" in ready["detail"]
+        answer = client.post("/v1/predict", json=body)
+        assert answer.status_code == 503 and "retail-mlops models approve" in answer.json()["detail"]
