@@ -333,7 +333,9 @@ def test_a_release_that_fails_to_load_keeps_the_current_model(client, lake, body
     assert "v1 keeps serving" in caplog.text
     response = client.post("/v1/predict", json=body)
     assert response.status_code == 200 and response.json()["model_version"] == "v1"
-    assert "retail_api_model_load_failures_total 1.0" in client.get("/metrics").text
+    # Retried with backoff (a broken file may be re-copied), and every failed attempt counted.
+    wait_for(lambda: "retail_api_model_load_failures_total 2.0" in client.get("/metrics").text)
+    assert client.post("/v1/predict", json=body).json()["model_version"] == "v1"
 
 
 def test_a_release_that_cannot_score_is_refused(client, lake, tmp_path, body):
