@@ -329,3 +329,16 @@ def test_api_role_reads_models_and_the_registry_and_writes_only_predictions():
             assert all(a.split(":")[1].startswith(("Describe", "List")) for a in actions)
         if "s3:GetObject" in actions:
             assert all(re.search(r"/(models|registry|predictions)/\*$", r) for r in resources_), resources_
+
+
+def test_the_load_balancer_controller_is_installed_once_the_nodes_exist():
+    """helm_release waits for the controller's pods; before the node group exists they stay Pending
+    and the first apply times out. The release must refer to the node group (an ordering edge)."""
+    edge = (INFRA / "modules" / "edge" / "main.tf").read_text()
+    release = edge[edge.index('resource "helm_release" "lb_controller"'):]
+    release = release[: release.index("\n}\n")]
+    assert "var.node_group_name" in release
+    outputs = {name: body for block in load_hcl(INFRA / "modules" / "eks" / "outputs.tf")["output"] for name, body in block.items()}
+    assert "aws_eks_node_group.default" in outputs["node_group_name"]["value"]
+    prod = {name: body for block in load_hcl(INFRA / "envs" / "prod" / "main.tf")["module"] for name, body in block.items()}
+    assert prod["edge"]["node_group_name"] == "${module.eks.node_group_name}"
