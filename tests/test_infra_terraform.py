@@ -249,7 +249,7 @@ def test_images_are_immutable_scanned_and_encrypted():
     assert repository["image_tag_mutability"] == "IMMUTABLE"
     assert block(repository, "image_scanning_configuration")["scan_on_push"] is True
     assert block(repository, "encryption_configuration")["encryption_type"] == "KMS"
-    assert terraform_variable_default(ecr / "variables.tf", "repositories") == ["api", "dagster"]
+    assert terraform_variable_default(ecr / "variables.tf", "repositories") == ["api", "dagster", "training"]
     assert "aws_ecr_lifecycle_policy" in {kind for kind, _ in resources(ecr)}
 
 

@@ -111,7 +111,7 @@ def test_deliver_tests_then_builds_then_deploys_with_a_health_check():
     assert jobs["test"]["uses"] == "$/.github/workflows/ci.yml"
     assert jobs["build"]["needs"] == "test" and jobs["deploy"]["needs"] == "build"
     build = " ".join(json.dumps(s) for s in steps(jobs["build"]))
-    for dockerfile in ("deploy/docker/api.Dockerfile", "deploy/docker/dagster.Dockerfile"):
+    for dockerfile in ("deploy/docker/api.Dockerfile", "deploy/docker/dagster.Dockerfile", "deploy/docker/training.Dockerfile"):
         assert dockerfile in build
     assert "amazon-ecr-login" in build and '"push": true' in build
     deploy = jobs["deploy"]

@@ -9,9 +9,8 @@
 # are started with `dagster api execute_run ...`; so the image has no ENTRYPOINT, and its CMD only
 # serves `docker run` without arguments.
 #
-# The same image can be the SageMaker training image (RETAIL_SAGEMAKER_IMAGE_URI): the training
-# job sets the container entrypoint to `python -m retail_assets.training.entrypoint`, the script
-# that runs as a local subprocess in local mode (docs/training.md).
+# SageMaker training jobs run deploy/docker/training.Dockerfile instead (RETAIL_SAGEMAKER_IMAGE_URI):
+# SageMaker needs an image that starts as root.
 
 # Debian 12 slim, Python 3.11 (the project's `requires-python`), pinned by tag and index digest:
 # the same base as api.Dockerfile (tests/test_deploy_docker.py keeps them equal).

@@ -1,12 +1,12 @@
 variable "name" {
-  description = "Repository name prefix, e.g. retail-mlops (repositories: <name>/api, <name>/dagster)."
+  description = "Repository name prefix, e.g. retail-mlops (repositories: <name>/api, <name>/dagster, <name>/training)."
   type        = string
 }
 
 variable "repositories" {
   description = "Repositories to create under the prefix."
   type        = list(string)
-  default     = ["api", "dagster"]
+  default     = ["api", "dagster", "training"]
 }
 
 variable "keep_tagged_images" {
