@@ -342,3 +342,16 @@ def test_the_load_balancer_controller_is_installed_once_the_nodes_exist():
     assert "aws_eks_node_group.default" in outputs["node_group_name"]["value"]
     prod = {name: body for block in load_hcl(INFRA / "envs" / "prod" / "main.tf")["module"] for name, body in block.items()}
     assert prod["edge"]["node_group_name"] == "${module.eks.node_group_name}"
+
+
+def test_sagemaker_jobs_run_on_spot_and_write_under_the_lakes_key():
+    """The Dagster ConfigMap turns managed spot training on (what infra/COST.md prices) and gives
+    the job the lake's key for its output, which the SageMaker role may use."""
+    prod = {(kind, name): body for block in load_hcl(INFRA / "envs" / "prod" / "main.tf")["resource"] for kind, named in block.items() for name, body in named.items()}
+    data = prod[("kubernetes_config_map_v1", "dagster_settings")]["data"]
+    assert data["RETAIL_SAGEMAKER_SPOT"] == "${tostring(var.training_spot)}"
+    assert terraform_variable_default(INFRA / "envs" / "prod" / "variables.tf", "training_spot") is True
+    assert data["RETAIL_SAGEMAKER_OUTPUT_KMS_KEY_ID"] == "${module.lake.kms_key_arn}"
+    iam = (INFRA / "modules" / "iam" / "main.tf").read_text()
+    use_key = iam[iam.index('sid       = "UseTheLakeKey"'):][:200]
+    assert "kms:GenerateDataKey" in use_key and "var.lake_kms_key_arn" in use_key

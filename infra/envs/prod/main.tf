@@ -240,5 +240,8 @@ resource "kubernetes_config_map_v1" "dagster_settings" {
     AWS_DEFAULT_REGION             = var.region
     RETAIL_SAGEMAKER_ROLE_ARN      = module.iam.sagemaker_execution_role_arn
     RETAIL_SAGEMAKER_INSTANCE_TYPE = var.training_instance_type
+    RETAIL_SAGEMAKER_SPOT          = tostring(var.training_spot)
+    # model.tar.gz under the lake's key, like the rest of the lake (the SageMaker role may use it).
+    RETAIL_SAGEMAKER_OUTPUT_KMS_KEY_ID = module.lake.kms_key_arn
   }
 }
