@@ -12,7 +12,7 @@ variable "repositories" {
 variable "keep_tagged_images" {
   description = "Tagged images kept per repository (older ones expire); releases roll back within this window."
   type        = number
-  default     = 30
+  default     = 15
 }
 
 variable "force_delete" {
