@@ -13,7 +13,7 @@
 # SageMaker needs an image that starts as root.
 
 # Debian 12 slim, Python 3.11 (the project's `requires-python`), pinned by tag and index digest:
-# the same base as api.Dockerfile (tests/test_deploy_docker.py keeps them equal).
+# the same base as api.Dockerfile (tests/deploy/test_deploy_docker.py keeps them equal).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 FROM ${PYTHON_IMAGE} AS build
@@ -29,6 +29,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all
 # Source folders are copied rather than `pip install --no-deps .`, for the reason given in
 # api.Dockerfile: no build backend fetched at build time, and the import path is exactly these.
 COPY retail_assets /app/retail_assets
+COPY retail_training /app/retail_training
 COPY retail_model /app/retail_model
 COPY retail_api /app/retail_api
 RUN /opt/venv/bin/python -m compileall -q /app

@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The SageMaker training image (RETAIL_SAGEMAKER_IMAGE_URI): what a training job runs,
-# `python -m retail_assets.training.entrypoint` (the job also passes it as ContainerEntrypoint).
+# `python -m retail_training.entrypoint` (the job also passes it as ContainerEntrypoint).
 # Build from the repository root:
 #   docker build -f deploy/docker/training.Dockerfile -t retail-training .
 #
@@ -8,11 +8,11 @@
 # owned by root before the container starts and has no setting for the container's user (AWS's
 # own training images run as root), so an image whose USER is 10001 cannot write its model. The
 # entrypoint hands exactly those directories to RETAIL_TRAINING_USER and becomes that user for
-# good before it reads any data (retail_assets/training/container.py); the training code never
-# runs as root. tests/test_training_container.py runs the entrypoint that way against root-owned
+# good before it reads any data (retail_training/container.py); the training code never
+# runs as root. tests/training/test_container.py runs the entrypoint that way against root-owned
 # directories.
 
-# The same base as the other two images (tests/test_deploy_docker.py keeps them equal).
+# The same base as the other two images (tests/deploy/test_deploy_docker.py keeps them equal).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 FROM ${PYTHON_IMAGE} AS build
@@ -25,7 +25,9 @@ RUN python -m venv /opt/venv
 COPY deploy/docker/dagster-requirements.lock /tmp/dagster-requirements.lock
 RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
         -r /tmp/dagster-requirements.lock
-COPY retail_assets /app/retail_assets
+# Exactly what the container runs: retail_training and the retail_model it imports (no Dagster
+# layer; tests/deploy/test_deploy_docker.py checks every first-party import is copied).
+COPY retail_training /app/retail_training
 COPY retail_model /app/retail_model
 RUN /opt/venv/bin/python -m compileall -q /app
 
@@ -49,4 +51,4 @@ WORKDIR /app
 # Root on purpose (DL3002): SageMaker mounts /opt/ml as root; the entrypoint drops to RETAIL_TRAINING_USER.
 # hadolint ignore=DL3002
 USER 0:0
-ENTRYPOINT ["python", "-m", "retail_assets.training.entrypoint"]
+ENTRYPOINT ["python", "-m", "retail_training.entrypoint"]
