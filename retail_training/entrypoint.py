@@ -9,7 +9,8 @@ Candidates and their settings are compared on the train channel's latest weeks (
 search.py), the winner is refit on the whole train channel and scored once on the test channel,
 which no choice ever looks at. This module runs the job and writes what it produced; the job
 contract (environment, arguments, hyperparameters, channels) is in job.py, the models in
-candidates.py and the one metrics function in metrics.py. See docs/training.md for the
+candidates.py, the one metrics function in metrics.py, and starting as root in SageMaker's
+container (then training as RETAIL_TRAINING_USER) in container.py. See docs/training.md for the
 hyperparameters and every metrics.json field.
 """
 

@@ -95,7 +95,7 @@ def jsonpath(obj: dict, template: str) -> str:
 
     def field(match: re.Match) -> str:
         value = obj
-        for part in re.split(r"(?<!\\)\.", match.group(1).lstrip("."))[0:]:
+        for part in re.split(r"(?<!\\)\.", match.group(1).lstrip(".")):
             value = value.get(part.replace("\\.", "."), "") if isinstance(value, dict) else ""
         return str(value)
 
