@@ -90,16 +90,17 @@ def test_xgboost_stops_early_on_the_validation_weeks_and_the_refit_keeps_those_r
 def test_a_restarted_job_reuses_the_trials_in_its_checkpoint(channels, tmp_path):
     """What a spot interruption relies on: finished trials are read back, not refitted."""
     checkpoints = tmp_path / "checkpoints"
-    first = run(channels, tmp_path, candidates="complement_nb,logistic_regression", search_size=1, checkpoint=checkpoints)
+    first = run(channels, tmp_path, candidates="complement_nb,logistic_regression", search_size=1, checkpoint=checkpoints, feature_sets=ALL)
     assert first["winner"] == "complement_nb"  # the label lives in the products: naive Bayes wins here
     saved = json.loads((checkpoints / CHECKPOINT_FILE).read_text())
     for trial in saved["trials"].values():  # tamper: if the restart refitted, it would not see this
         if trial["name"] == "logistic_regression":
             trial["validation_macro_f1"] = 0.999
     (checkpoints / CHECKPOINT_FILE).write_text(json.dumps(saved))
-    again = run(channels, tmp_path, candidates="complement_nb,logistic_regression", search_size=1, checkpoint=checkpoints)
+    again = run(channels, tmp_path, candidates="complement_nb,logistic_regression", search_size=1, checkpoint=checkpoints, feature_sets=ALL)
     assert again["winner"] == "logistic_regression"
-    other_data = run(channels, tmp_path, candidates="complement_nb,logistic_regression", search_size=1, seed=5, checkpoint=checkpoints)
+    other_data = run(channels, tmp_path, candidates="complement_nb,logistic_regression", search_size=1, seed=5, checkpoint=checkpoints,
+                     feature_sets=ALL)
     assert other_data["winner"] == "complement_nb"  # another seed: the old checkpoint does not apply
 
 
@@ -204,7 +205,7 @@ def test_a_blend_winner_refits_its_members_and_serves_from_the_artefact(channels
     chosen["validation_macro_f1"] = 0.999
     (checkpoints / CHECKPOINT_FILE).write_text(json.dumps(saved))
     metrics = run(channels, tmp_path, checkpoint=checkpoints, **BLEND_ONLY)
-    assert metrics["winner"] == "nb_lr_blend" and metrics["winner_params"] == chosen["params"]
+    assert metrics["winner"] == "nb_lr_blend" and {**metrics["winner_params"], "feature_set": metrics["feature_set"]} == chosen["params"]
     assert set(metrics["refit"]["members"]) == {"complement_nb", "logistic_regression"}
     model = PriceSensitivityModel.load(tmp_path / "model")
     vote = model.pipeline.named_steps["classify"]
