@@ -123,6 +123,10 @@ class Budget:
         self.n_rungs = n_rungs
         self.started = time.perf_counter()
         self.rung = 0
+        self.part, self.parts = 0, 1  # within a rung, each feature set gets its part of the share
+
+    def stage(self, rung: int, part: int = 0, parts: int = 1) -> None:
+        self.rung, self.part, self.parts = rung, part, parts
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -130,7 +134,7 @@ class Budget:
     def remaining(self) -> float:
         if self.seconds <= 0:
             return math.inf
-        return self.seconds * (self.rung + 1) / self.n_rungs - self.elapsed()
+        return self.seconds * (self.rung + (self.part + 1) / self.parts) / self.n_rungs - self.elapsed()
 
 
 @dataclass
@@ -164,15 +168,16 @@ def run_search(hp: Mapping, design: Design, codes: np.ndarray, validation: np.nd
     shuffled = rng.permutation(fit_rows)
     trials: list[dict] = []
     kept_by_rung = []
+    path_start: dict[str, tuple[float, object]] = {}  # feature set -> (best C so far, its classifier): the next rung starts there
     for number in range(n_rungs):
         share = float(eta) ** (number - n_rungs + 1)
         rows = np.sort(shuffled[: max(int(round(share * fit_rows.size)), 1)]) if number < n_rungs - 1 else fit_rows
         rung = _rung(number, n_rungs, rows, validation_rows, codes)
-        budget.rung = number
         best_by_set = {}
-        for feature_set in sets:
+        for index, feature_set in enumerate(sets):
+            budget.stage(number, index, len(sets))
             view = design.view(feature_set)
-            own = _set_trials(hp, view, rung, budget, checkpoint, trials)
+            own = _set_trials(hp, view, rung, budget, checkpoint, trials, path_start)
             trials.extend(own)
             scored = [t["validation_macro_f1"] for t in own if t.get("validation_macro_f1") is not None]
             best_by_set[feature_set] = max(scored, default=-1.0)
@@ -207,8 +212,15 @@ def _rung(number: int, n_rungs: int, rows: np.ndarray, validation_rows: np.ndarr
     return _Rung(number, n_rungs, rows, validation_rows, classes, positions, true, known, stop_positions)
 
 
-def _set_trials(hp: Mapping, view: View, rung: _Rung, budget: Budget, checkpoint: TrialCheckpoint, earlier: list[dict]) -> list[dict]:
-    """Every candidate's trials on one feature set at one rung."""
+def _set_trials(
+    hp: Mapping, view: View, rung: _Rung, budget: Budget, checkpoint: TrialCheckpoint, earlier: list[dict], path_start: dict
+) -> list[dict]:
+    """Every candidate's trials on one feature set at one rung.
+
+    On a later rung the C path starts at the best C the earlier rung found for this feature set,
+    warm-started from that fit's coefficients (same columns, more rows): the smaller C values
+    were already beaten on the sample and are recorded as not run.
+    """
     trials: list[dict] = []
     members: dict[str, object] = {}  # classifiers fitted here, by trial key: a blend reuses them
     matrices = {}
@@ -229,9 +241,15 @@ def _set_trials(hp: Mapping, view: View, rung: _Rung, budget: Budget, checkpoint
             continue
         previous = None  # the path's last classifier: the next C starts from it
         path_best, below = -1.0, 0
+        start = path_start.get(view.feature_set) if name == "logistic_regression" and rung.number else None
+        if start is not None:
+            previous = start[1]
         for params in search_space(name, hp):
             params = {**params, "feature_set": view.feature_set}
             key = TrialCheckpoint.key(name, params | {"rung": rung.number})
+            if start is not None and params["C"] < start[0]:
+                trials.append(_not_run(name, params, rung, f"path starts at C={start[0]:g}, the best of rung {rung.number - 1}"))
+                continue
             if name == "logistic_regression" and below >= int(hp["path_patience"]):
                 trials.append(_not_run(name, params, rung, f"path stopped: {below} settings in a row below its best ({path_best:.4f})"))
                 continue
@@ -255,6 +273,8 @@ def _set_trials(hp: Mapping, view: View, rung: _Rung, budget: Budget, checkpoint
             score = trial.get("validation_macro_f1")
             if score is not None and score > path_best:
                 path_best, below = score, 0
+                if name == "logistic_regression" and classifier is not None:
+                    path_start[view.feature_set] = (params["C"], classifier)
             elif score is not None:
                 below += 1
     return trials
