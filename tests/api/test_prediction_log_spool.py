@@ -6,8 +6,8 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from _scoring_data import publish, wait_for
-from _training_data import request_body, train_small_model
+from tests.helpers.scoring_data import publish, wait_for
+from tests.helpers.training_data import request_body, train_small_model
 
 from retail_api.app import create_app
 from retail_api.settings import Settings

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _scoring_data import CANDIDATES, fit_pipeline, train_and_held_out
+from tests.helpers.scoring_data import CANDIDATES, fit_pipeline, train_and_held_out
 
 from retail_model import basket_features
 from retail_model.scoring.explain import BLEND, CALIBRATED, SOFTMAX, contributions

@@ -7,8 +7,8 @@ import math
 import warnings
 
 import pytest
-from _scoring_data import publish
-from _training_data import request_body, train_small_model
+from tests.helpers.scoring_data import publish
+from tests.helpers.training_data import request_body, train_small_model
 
 from retail_api.app import create_app
 from retail_api.settings import Settings
