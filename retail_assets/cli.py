@@ -39,7 +39,7 @@ def sample_data(
 def materialize(
     landing: Annotated[Path | None, typer.Option(help="A directory of transactions_YYYYWW.csv files to land first.")] = None,
 ) -> None:
-    """Land files and materialize the whole graph locally, in order: raw -> silver/gold -> features -> model -> release."""
+    """Land files and materialize the whole graph locally, in order: raw -> silver/gold -> features -> model -> release -> basket_predictions -> monitoring."""
     from retail_assets.pipeline import PipelineError, run_pipeline
 
     try:

@@ -17,6 +17,7 @@ from rich.progress import Progress
 
 from retail_assets.definitions import defs
 from retail_assets.defs.asset_keys import (
+    BASKET_PREDICTIONS,
     FEATURE_DRIFT,
     FEATURES,
     GOLD,
@@ -30,6 +31,7 @@ from retail_assets.defs.asset_keys import (
 from retail_assets.defs.partitions import every_region_and_basket_type, shop_weeks, week_range_tags
 from retail_assets.ingest.landing import REJECTED, ingested_versions, land_directory, landed_files
 from retail_assets.ingest.watch import contiguous_blocks, pending_files
+from retail_assets.scoring.batch import weeks_since_training
 from retail_assets.settings import get_environment
 from retail_model.artifact import METRICS_FILE_NAME, model_key
 from retail_model.lake import open_lake
@@ -158,6 +160,14 @@ def run_pipeline(
         summary.seconds["features..release"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
 
+        task = progress.add_task("basket_predictions (the weeks since the model's training data)", total=1)
+        started = time.perf_counter()
+        weeks = _weeks_to_score(lake, settings, instance)
+        if weeks:
+            _run(job, instance, [BASKET_PREDICTIONS], week_range_tags(weeks[0], weeks[-1]), "basket_predictions")
+        summary.seconds["basket_predictions"] = round(time.perf_counter() - started, 2)
+        progress.advance(task)
+
         task = progress.add_task("feature_drift + live_accuracy", total=1)
         started = time.perf_counter()
         _run(job, instance, MONITORING, {}, "feature_drift + live_accuracy")
@@ -170,6 +180,16 @@ def run_pipeline(
     summary.serving_version = serving.version if serving else None
     summary.metrics = lake.read_json(model_key(registered.version, METRICS_FILE_NAME)) or {}
     return summary
+
+
+def _weeks_to_score(lake, settings, instance: dg.DagsterInstance) -> list[str]:
+    """What a release re-scores (the basket_scoring_sensor's rule): ingested weeks after the serving model's training weeks."""
+    serving = open_registry(settings, lake).serving_entry()
+    if serving is None:
+        return []
+    ingested = instance.get_materialized_partitions(RAW)
+    since = {str(w) for w in weeks_since_training(lake, serving.version, [int(w) for w in ingested])}
+    return [week for week in instance.get_dynamic_partitions(shop_weeks.name) if week in since]
 
 
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
