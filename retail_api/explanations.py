@@ -15,8 +15,9 @@ class _Unexplainable(ValueError):
     """Carries the message into the same 422 body msgspec's validation errors get."""
 
 
-def explain(model: PriceSensitivityModel, rows: Sequence[Mapping[str, float]], ks: Sequence[int], where: str) -> list[Explanation | None]:
+def explain(model: PriceSensitivityModel, rows: Sequence[Mapping[str, float]], asked: Sequence[float], where: str) -> list[Explanation | None]:
     """Each row's explanation with its own k contributions per class (None where k is 0)."""
+    ks = [int(k) for k in asked]  # validated whole numbers, possibly spelt 3.0
     answers: list[Explanation | None] = [None] * len(rows)
     wanted = [position for position, k in enumerate(ks) if k]
     if not wanted:

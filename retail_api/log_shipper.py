@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from itertools import chain
 from pathlib import Path
@@ -44,9 +46,9 @@ class Shipper:
 
     def __init__(self, spool: Path, lake: str, aws: Any, interval: float) -> None:
         self._context = multiprocessing.get_context("spawn")  # no fork of a running event loop and its threads
-        self.counters = self._context.Array("q", 3)
-        self._stop = self._context.Event()
-        self._args = (str(spool), lake, aws, self.counters, self._stop, interval)
+        # Lock-free: only the shipper writes them, and a lock held by a killed shipper would hang /metrics.
+        self.counters = self._context.RawArray("q", 3)
+        self._args = (str(spool), lake, aws, self.counters, interval)
         self._process: Any = None
 
     def start(self) -> None:
@@ -57,19 +59,23 @@ class Shipper:
         """One last pass over the spool, then exit; what is still not sent stays in the spool for the next start."""
         if self._process is None:
             return
-        self._stop.set()
+        self._process.terminate()  # SIGTERM: the shipper makes its last pass and exits
         self._process.join(timeout)
         if self._process.is_alive():
             log.warning("the prediction log shipper did not finish within %.0fs; its segments stay in the spool", timeout)
-            self._process.terminate()
+            self._process.kill()
             self._process.join(5)
 
     def count(self, which: int) -> int:
         return int(self.counters[which])
 
 
-def run(spool: str, lake_uri: str, aws: Any, counters: Any, stop: Any, interval: float) -> None:
-    """The shipper process's loop (its entry point)."""
+def run(spool: str, lake_uri: str, aws: Any, counters: Any, interval: float) -> None:
+    """The shipper process's loop (its entry point). SIGTERM or SIGINT (the API stopping, or the
+    whole process group signalled): one last pass, then exit."""
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop.set())
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.nice(10)  # the API answers first when both want the CPU
     parent = os.getppid()
@@ -87,7 +93,9 @@ def run(spool: str, lake_uri: str, aws: Any, counters: Any, stop: Any, interval:
                           type(error).__name__, error, directory)  # fmt: skip
             last_error = str(error)
             wait = min(max(wait * 2, interval), MAX_BACKOFF_SECONDS)
-        stop.wait(wait)
+        deadline = time.monotonic() + wait
+        while not stop.is_set() and os.getppid() == parent and time.monotonic() < deadline:
+            stop.wait(min(1.0, deadline - time.monotonic()))  # a long backoff still notices a stop within a second
     try:
         ship(directory, lake, counters)  # what was sealed before the API stopped
     except Exception as error:

@@ -40,10 +40,11 @@ Spend = Annotated[float, msgspec.Meta(ge=0, le=100_000, description="GBP, finite
 Hour = Annotated[float, msgspec.Meta(ge=0, le=23, multiple_of=1)]
 MAX_EXPLAIN = 50
 Explain = Annotated[
-    int,
+    float,  # a whole number, as JSON may spell it (3 or 3.0): see Quantity
     msgspec.Meta(
         ge=0,
         le=MAX_EXPLAIN,
+        multiple_of=1,
         description="How many feature contributions to return per class (the largest by magnitude); 0 or absent: no explanation",
     ),
 ]

@@ -44,5 +44,5 @@ def basket_scoring_sensor(
 
 
 def _storage_id(instance: dg.DagsterInstance, key: dg.AssetKey) -> int:
-    event = instance.get_latest_materialization_event(key)
-    return event.storage_id if event is not None else 0
+    records = instance.fetch_materializations(key, limit=1).records
+    return records[0].storage_id if records else 0
