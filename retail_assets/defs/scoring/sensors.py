@@ -21,17 +21,20 @@ def basket_scoring_sensor(
         return dg.SkipReason("no model serves yet: nothing to score with")
     ordered = context.instance.get_dynamic_partitions(shop_weeks.name)
     ingested = context.instance.get_materialized_partitions(RAW)
+    # Weeks seen at the last look; the first look takes the history as known (a release scores the recent weeks).
+    known = set(cursor.get("weeks", ingested))
     wanted: set[str] = set()
     reasons = []
     if latest["release"] > cursor.get("release", 0) or serving.version != cursor.get("version"):
         since = {str(w) for w in weeks_since_training(lake, serving.version, [int(w) for w in ingested])}
         wanted |= since
         reasons.append(f"release of {serving.version}: {len(since)} week(s) since its training data")
-    if latest["gold"] > cursor.get("gold", 0):
-        new = set(ingested) - context.instance.get_materialized_partitions(BASKET_PREDICTIONS)
+    if latest["gold"] > cursor.get("gold", 0):  # gold holds the weeks raw had when it was rebuilt
+        new = set(ingested) - known - context.instance.get_materialized_partitions(BASKET_PREDICTIONS)
         wanted |= new
-        reasons.append(f"gold rebuilt: {len(new)} week(s) never scored")
-    new_cursor = json.dumps(latest | {"version": serving.version})
+        known |= set(ingested)
+        reasons.append(f"gold rebuilt: {len(new)} new week(s)")
+    new_cursor = json.dumps(latest | {"version": serving.version, "weeks": sorted(known)})
     weeks = [week for week in ordered if week in wanted]
     if not weeks:
         return dg.SensorResult(cursor=new_cursor, skip_reason="; ".join(reasons) or "no new week and no release since the last look")

@@ -71,3 +71,16 @@ def test_the_sensor_rescores_the_weeks_since_training_after_a_release_and_new_we
     again = basket_scoring_sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake, "model_registry": registry}, cursor=first.cursor))
     assert not again.run_requests  # nothing new since: no run
     assert json.loads(first.cursor)["version"] == serving.version
+
+
+def test_the_sensor_scores_a_week_that_reached_gold_since_its_last_look(pipeline_run):
+    instance, lake, registry = pipeline_run.instance, pipeline_run.store, pipeline_run.registry
+    weeks = instance.get_dynamic_partitions("shop_weeks")
+    unscored = [w for w in weeks if w not in instance.get_materialized_partitions(BASKET_PREDICTIONS)]
+    release = instance.fetch_materializations(dg.AssetKey("api_release"), limit=1).records[0].storage_id
+    # The last look knew every week but one, before gold was rebuilt with it, and the release since.
+    cursor = json.dumps({"gold": 0, "release": release, "version": registry.serving_entry().version,
+                         "weeks": [w for w in weeks if w != unscored[0]]})  # fmt: skip
+    result = basket_scoring_sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake, "model_registry": registry}, cursor=cursor))
+    [request] = result.run_requests
+    assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (unscored[0], unscored[0])
