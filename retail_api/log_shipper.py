@@ -35,7 +35,7 @@ from retail_model.predictions import PARTITION_BY, PREDICTIONS_SCHEMA, PREDICTIO
 log = logging.getLogger(__name__)
 
 # Shared counters (multiprocessing.Array of int64), read by the API's /metrics.
-WRITTEN, WRITE_FAILURES, UNREADABLE_ROWS = range(3)
+WRITTEN, WRITE_FAILURES, UNREADABLE_ROWS, READY = range(4)
 MAX_COMMIT_ROWS = 100_000
 MAX_BACKOFF_SECONDS = 60.0
 _decode = msgspec.json.Decoder(Answered).decode
@@ -47,7 +47,7 @@ class Shipper:
     def __init__(self, spool: Path, lake: str, aws: Any, interval: float) -> None:
         self._context = multiprocessing.get_context("spawn")  # no fork of a running event loop and its threads
         # Lock-free: only the shipper writes them, and a lock held by a killed shipper would hang /metrics.
-        self.counters = self._context.RawArray("q", 3)
+        self.counters = self._context.RawArray("q", 4)
         self._args = (str(spool), lake, aws, self.counters, interval)
         self._process: Any = None
 
@@ -59,6 +59,9 @@ class Shipper:
         """One last pass over the spool, then exit; what is still not sent stays in the spool for the next start."""
         if self._process is None:
             return
+        deadline = time.monotonic() + timeout
+        while not self.counters[READY] and self._process.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)  # still starting (imports): a SIGTERM now would end it before its last pass
         self._process.terminate()  # SIGTERM: the shipper makes its last pass and exits
         self._process.join(timeout)
         if self._process.is_alive():
@@ -81,6 +84,7 @@ def run(spool: str, lake_uri: str, aws: Any, counters: Any, interval: float) -> 
     parent = os.getppid()
     directory = Path(spool)
     lake = open_lake(lake_uri, aws)
+    counters[READY] = 1
     wait, last_error = interval, None
     while not stop.is_set() and os.getppid() == parent:  # the API gone (even killed): stop too
         try:

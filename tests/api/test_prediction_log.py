@@ -72,7 +72,7 @@ def test_every_answer_is_written_to_the_predictions_table(lake, baskets):
         answers = [client.post("/v1/predict", json=request_body(item)).json() for item in baskets[:10]]
         batch = client.post("/v1/predict/batch", json={"baskets": [request_body(item) for item in baskets[10:]]}).json()
         answers += [p | {"request_id": batch["request_id"]} for p in batch["predictions"]]
-        wait_for(lambda: _metric(client, "retail_api_prediction_log_rows_written_total") == len(baskets))
+        wait_for(lambda: _metric(client, "retail_api_prediction_log_rows_written_total") == len(baskets), timeout=60)
         assert _metric(client, "retail_api_prediction_log_rows_dropped_total") == 0
     _check_rows(LocalLake(lake).scan(PREDICTIONS_TABLE).collect(), answers, baskets)
     assert any(path.name.startswith("date=") for path in (lake / PREDICTIONS_TABLE).iterdir())
