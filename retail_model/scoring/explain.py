@@ -76,7 +76,7 @@ def contributions(scorer: Scorer, rows: FeatureRows) -> Contributions:
     if isinstance(scorer, ConstantScorer):
         empty = np.zeros(len(rows) + 1, dtype=np.intp)
         scores = np.log(np.clip(scorer.row, 1e-300, None))
-        return Contributions(empty, empty[:0], np.zeros((0, scores.size)), np.tile(scores - scores.mean(), (len(rows), 1)), SOFTMAX)
+        return Contributions(empty, empty[:0], np.zeros((0, scores.size)), _rows_of(scores - scores.mean(), len(rows)), SOFTMAX)
     raise ExplanationUnavailableError(
         f"the serving model is scored by its {scorer.kind} (not compiled), which has no exact explanation; ask without `explain`"
     )
@@ -131,7 +131,7 @@ def _linear(scorer: LinearScorer, rows: FeatureRows) -> Contributions:
     affine = scorer.affine
     indptr, columns, data = affine.space.gather(rows)
     values = data[:, np.newaxis] * affine.weights[columns]
-    intercept = np.tile(affine.intercept, (len(rows), 1))
+    intercept = _rows_of(affine.intercept, len(rows))
     if scorer.link == "logistic":  # two classes: p = sigmoid(m) = softmax([-m/2, m/2])
         values, intercept = np.hstack([-values / 2, values / 2]), np.hstack([-intercept / 2, intercept / 2])
         return Contributions(indptr, columns, values, intercept, SOFTMAX)
@@ -149,7 +149,7 @@ def _calibrated(scorer: CalibratedLinearScorer, rows: FeatureRows) -> Contributi
     if scorer.n_classes == 2:  # one margin per fold, for the positive class
         averaging[:, 0] = -averaging[:, 1]
     values = (data[:, np.newaxis] * affine.weights[columns]) @ averaging
-    return Contributions(indptr, columns, values, np.tile(affine.intercept @ averaging, (len(rows), 1)), CALIBRATED)
+    return Contributions(indptr, columns, values, _rows_of(affine.intercept @ averaging, len(rows)), CALIBRATED)
 
 
 def _trees(scorer: TreeEnsembleScorer, rows: FeatureRows) -> Contributions:
@@ -189,7 +189,8 @@ def _blend(scorer: SoftVoteScorer, rows: FeatureRows) -> Contributions:
     members = [(weight, contributions(member, rows)) for weight, member in zip(scorer.weights, scorer.members, strict=True)]
     intercept = sum(weight * part.intercept for weight, part in members)
     first = members[0][1]
-    if all(np.array_equal(part.indptr, first.indptr) and np.array_equal(part.columns, first.columns) for _, part in members):
+    if all(len(part.columns) == len(first.columns) and (part.columns == first.columns).all() and (part.indptr == first.indptr).all()
+           for _, part in members):
         # Members over the same features (the usual linear blend): their entries line up one to one.
         values = sum(weight * part.values for weight, part in members)
         return Contributions(first.indptr, first.columns, values, intercept, BLEND, members)
@@ -205,6 +206,13 @@ def _blend(scorer: SoftVoteScorer, rows: FeatureRows) -> Contributions:
 
 
 def _centred(explained: Contributions) -> Contributions:
-    explained.values = explained.values - explained.values.mean(axis=1, keepdims=True)
-    explained.intercept = explained.intercept - explained.intercept.mean(axis=1, keepdims=True)
+    # sum / n rather than .mean(): numpy's mean costs several µs a call in checks, and this runs per request.
+    classes = explained.values.shape[1]
+    explained.values = explained.values - explained.values.sum(axis=1, keepdims=True) / classes
+    explained.intercept = explained.intercept - explained.intercept.sum(axis=1, keepdims=True) / classes
     return explained
+
+
+def _rows_of(row: np.ndarray, n: int) -> np.ndarray:
+    """`row` repeated n times (np.tile costs tens of µs a call in Python-level shape handling)."""
+    return np.repeat(row[np.newaxis, :], n, axis=0)
