@@ -45,6 +45,13 @@ FAULTS = {
         "utf-8", errors="surrogateescape") + b"\n", {5: "undecodable bytes"}),
     "quoted fields that are fine": (file_bytes([line(BASKET_TYPE='"Full Shop"'), *basket_lines(2)]), {}),
     "blank lines and CRLF": (file_bytes([*basket_lines(2), "", "   ", *basket_lines(2, 2)], newline="\r\n"), {}),
+    # Lines of whitespace that is not a space or a tab: not blank lines, so not records either.
+    **{f"a line of only {name}": (file_bytes([*basket_lines(2), text, *basket_lines(2, 2)]), {4: "only whitespace"})
+       for name, text in {"NBSP": "\u00a0", "NEL": "\u0085", "U+3000": "\u3000", "form feed": "\x0c",
+                          "mixed": " \u00a0\t\u3000 "}.items()},
+    # A NUL byte past the first 4,096 bytes (where a binary file would be caught) is not text.
+    "a NUL byte deep in the file": (file_bytes([*basket_lines(60), line(STORE_CODE="STO\x00RE1"), *basket_lines(2, 60)]),
+                                    {62: "NUL byte"}),
     "bad values on otherwise good lines": (file_bytes([line(SPEND="1,5".replace(",", ".") + "x"), *basket_lines(2)]),
                                            {2: "SPEND is not a number"}),
 }
@@ -68,6 +75,13 @@ def test_the_stray_quote_costs_only_its_own_line():
     assert len(data) > csv.field_size_limit()
     result = parse_weekly_file("transactions_200607.csv", data)
     assert result.kept.height == 5010 and result.quarantined.height == 1
+
+
+def test_a_nul_byte_never_reaches_a_kept_value():
+    data, _ = FAULTS["a NUL byte deep in the file"]
+    assert data.index(b"\x00") > 4096
+    kept = parse_weekly_file("transactions_200607.csv", data).kept
+    assert not kept.select(pl.any_horizontal(pl.col(pl.String).str.contains("\x00", literal=True))).to_series().any()
 
 
 def test_undecodable_bytes_never_reach_a_kept_row():
