@@ -192,3 +192,64 @@ def checks(lake: LocalLake) -> list[invariants.Finding]:
         invariants.gold_lines_add_up_to_silver(lake),
         invariants.gold_attributes_agree(lake),
     ]
+
+
+def test_maintenance_compacts_and_vacuums_but_keeps_what_models_were_trained_on(tmp_path, weeks_dir):
+    import json
+
+    from retail_assets.lake.maintenance import maintain
+
+    files = sorted(weeks_dir.glob("transactions_*.csv"))
+    lake = LocalLake(tmp_path / "lake")
+    land(lake, *files[:3])
+    build(lake)
+    # A model trained now records what the training asset records: the features version and its lineage.
+    trained_on = lake.table_version(tables.FEATURES)
+    training_rows = content(lake, tables.FEATURES)
+    data_versions = {tables.FEATURES: trained_on, **lake.lineage(tables.FEATURES, trained_on)}
+    lake.write_json("models/20260101-000000-test/metrics.json", {"macro_f1": 0.9, "data_versions": data_versions})
+    for path in files[3:]:  # two more weeks, one at a time, then a re-delivery: versions the model never read
+        land(lake, path)
+        build(lake)
+    redelivered = tmp_path / "again" / files[0].name
+    redelivered.parent.mkdir()
+    redelivered.write_text("\n".join(files[0].read_text().splitlines()[:50]) + "\n")
+    land(lake, redelivered)
+    build(lake)
+    unpinned = trained_on + 1
+    assert lake.scan(tables.FEATURES, version=unpinned).collect().height  # readable before the vacuum
+    current = {table: content(lake, table) for table in DOWNSTREAM}
+
+    done = {m.table: m for m in maintain(lake, retention_hours=0)}
+    features = done[tables.FEATURES]
+    assert features.files_compacted > features.files_written >= 1 and features.files_after < features.files_before
+    assert features.files_vacuumed > 0 and features.kept_versions == (trained_on,)
+    assert done[tables.GOLD].kept_versions == (data_versions[tables.GOLD],)
+    # Time travel to the model's training rows still works; a version no model read is gone.
+    assert content_at(lake, tables.FEATURES, trained_on).equals(training_rows)
+    assert lake.scan(tables.GOLD, version=data_versions[tables.GOLD]).collect().height
+    with pytest.raises(Exception):  # noqa: B017 - deltalake/polars report the missing files in their own ways
+        lake.scan(tables.FEATURES, version=unpinned).collect()
+    # Compaction changed no row, and the next week after it still costs a week.
+    for table in DOWNSTREAM:
+        assert content(lake, table).equals(current[table]), table
+    assert {tuple(r.weeks) for r in build(lake).values()} == {()}
+
+    # The scheduled job's asset reports the same figures in its metadata.
+    import dagster as dg
+
+    from retail_assets.defs.lake.maintenance import lake_maintenance
+
+    config = {"ops": {"lake_maintenance": {"config": {"retention_hours": 0}}}}
+    result = dg.materialize([lake_maintenance], resources={"lake": lake}, run_config=config)
+    metadata = result.asset_materializations_for_node("lake_maintenance")[0].metadata
+    assert metadata["versions_kept_for_models"].value[tables.FEATURES] == [trained_on]
+    assert metadata["files_after"].value <= metadata["files_before"].value and "files_vacuumed" in metadata["tables"].value
+    assert content_at(lake, tables.FEATURES, trained_on).equals(training_rows)
+
+
+def content_at(lake: LocalLake, table: str, version: int) -> pl.DataFrame:
+    frame = lake.scan(table, version=version).collect()
+    frame = frame.with_columns(pl.col("feature_names").list.sort(), pl.col("feature_values").list.sort())
+    frame = frame.select(sorted(frame.columns))
+    return frame.sort([c for c in frame.columns if not isinstance(frame.schema[c], pl.List | pl.Struct)])

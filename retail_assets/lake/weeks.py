@@ -15,8 +15,8 @@ from retail_model.lake import Lake
 
 WEEKS = "weeks"  # commit property: the weeks a commit rewrote
 EVERY_WEEK = "all"
-# Commits that move files without changing a row (compaction, vacuum).
-_NO_ROW_CHANGES = {"OPTIMIZE", "VACUUM START", "VACUUM END"}
+# Commits that change no row (compaction, vacuum, table properties).
+_NO_ROW_CHANGES = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"}
 
 
 def weeks_property(weeks: Iterable[int] | None) -> dict[str, str]:
