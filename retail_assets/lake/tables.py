@@ -251,15 +251,14 @@ def _scope(complete: bool, weeks: set[int] | None) -> dict[str, str]:
 @dataclass(frozen=True)
 class Freshness:
     raw_version: int | None
-    silver_built_from_raw: int | None  # by the latest rebuild of every silver partition
+    silver_built_from_raw: int | None  # by the latest write of every silver partition
     silver_version: int | None
-    gold_built_from_silver: int | None  # by the latest rebuild of every gold partition
+    gold_built_from_silver: int | None  # by the latest write of every gold partition
+    changes_pending: bool = True  # a source commit since then changed rows (compaction and vacuum do not)
 
     @property
     def stale(self) -> bool:
-        if self.raw_version is None:
-            return False
-        return self.silver_built_from_raw != self.raw_version or self.gold_built_from_silver != self.silver_version
+        return self.raw_version is not None and self.changes_pending
 
     def describe(self) -> str:
         return (
@@ -270,15 +269,16 @@ class Freshness:
 
 def lake_freshness(lake: Lake) -> Freshness:
     """Compare table versions, not timestamps: a week ingested while a rebuild was reading raw
-    leaves raw at a version no full rebuild has read, so it can never be left out."""
-
-    def built_from(table: str, source: str) -> int | None:
-        for commit in lake.commits(table):
-            if commit.properties.get("partitions") == "all":
-                return commit.lineage.get(source)
-        return None
-
-    return Freshness(lake.table_version(RAW), built_from(SILVER, RAW), lake.table_version(SILVER), built_from(GOLD, SILVER))
+    leaves raw at a version no full rebuild has read, so it can never be left out. Commits that
+    change no row (the maintenance job's) do not make silver or gold stale."""
+    raw_version, silver_version = lake.table_version(RAW), lake.table_version(SILVER)
+    silver_from, gold_from = built_from(lake, SILVER, RAW), built_from(lake, GOLD, SILVER)
+    pending = raw_version is not None and (
+        changed_weeks(lake, RAW, silver_from, raw_version) != set()
+        or silver_version is None
+        or changed_weeks(lake, SILVER, gold_from, silver_version) != set()
+    )
+    return Freshness(raw_version, silver_from, silver_version, gold_from, pending)
 
 
 @dataclass(frozen=True)
