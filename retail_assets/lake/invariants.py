@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from retail_assets.lake.tables import BASKET_QUARANTINE, GOLD, RAW, SILVER
+from retail_assets.ingest.tables import RAW
+from retail_assets.lake.tables import BASKET_QUARANTINE, GOLD, SILVER
 from retail_assets.lake.weeks import last_rewrite
 from retail_model.lake import Lake
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from deltalake import CommitProperties, DeltaTable
 
-from retail_assets.lake.tables import BASKET_QUARANTINE, FEATURES, GOLD, INGEST_LOG, QUARANTINE, RAW, SILVER
+from retail_assets.ingest.tables import INGEST_LOG, QUARANTINE, RAW
+from retail_assets.lake.tables import BASKET_QUARANTINE, FEATURES, GOLD, SILVER
 from retail_model.lake import Lake
 
 MAINTAINED = (RAW, QUARANTINE, INGEST_LOG, SILVER, BASKET_QUARANTINE, GOLD, FEATURES)

@@ -1,8 +1,7 @@
 """The pipeline's Delta tables: names, partition columns, and the writes each hop makes.
 
 Every write is one Delta commit and returns the version it created; every read pins one
-version, so what a hop read and what it wrote can both be named in its metadata. Plain logic:
-no Dagster import.
+version, so what a hop read and what it wrote can both be named in its metadata.
 """
 
 from __future__ import annotations
@@ -12,19 +11,16 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from retail_assets.ingest.tables import INGEST_LOG, QUARANTINE, RAW
 from retail_assets.lake.transforms import baskets_to_set_aside, inconsistent_baskets, normalised_lines, silver_from_raw
 from retail_assets.lake.weeks import built_from, changed_weeks, weeks_property
 from retail_model.lake import Lake, TableSnapshot
 
-RAW = "raw"
-QUARANTINE = "quarantine"
-INGEST_LOG = "ingest_log"  # one row per ingested file version: what raw and quarantine were built from
 SILVER = "silver"
 BASKET_QUARANTINE = "basket_quarantine"  # whole baskets whose lines disagree, kept out of silver
 GOLD = "gold"
 FEATURES = "features"
 
-BY_WEEK = ("shop_week",)
 BY_REGION_AND_TYPE = ("store_region", "basket_type")
 
 

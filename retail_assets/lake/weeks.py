@@ -9,19 +9,12 @@ or by another tool) makes the next hop rebuild everything: never a week left sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
+from retail_assets.ingest.tables import EVERY_WEEK, WEEKS, weeks_property
 from retail_model.lake import Lake
 
-WEEKS = "weeks"  # commit property: the weeks a commit rewrote
-EVERY_WEEK = "all"
+__all__ = ["built_from", "changed_weeks", "last_rewrite", "parse_weeks", "weeks_property"]
 # Commits that change no row (compaction, vacuum, table properties).
 _NO_ROW_CHANGES = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"}
-
-
-def weeks_property(weeks: Iterable[int] | None) -> dict[str, str]:
-    """The commit property for a rewrite of `weeks` (None: every week)."""
-    return {WEEKS: EVERY_WEEK if weeks is None else ",".join(str(week) for week in sorted(set(weeks)))}
 
 
 def parse_weeks(value: str | None) -> set[int] | None:
