@@ -1,7 +1,8 @@
 """The application: `uvicorn retail_api.app:create_app --factory` (or `retail-mlops serve`).
 
-Settings are read when the app is created. The lifespan loads the model once (and keeps it in
-step with the registry, see model_store) and runs the prediction log's writer. `RetailApi` is
+Settings are read when the app is created. The lifespan loads the model (the version
+RETAIL_MODEL_VERSION pins, or the registry's release, kept in step with it: see model_store) and
+runs the prediction log's writer. `RetailApi` is
 the ASGI app uvicorn runs: it gives every request an id and its metrics, sends the two prediction
 endpoints down their raw fast path (retail_api.predict) and everything else (probes, /v1/model,
 /metrics, /docs, /openapi.json) to FastAPI.
@@ -46,11 +47,15 @@ def create_app(settings: Settings | None = None) -> RetailApi:
     api_key = settings.resolved_api_key()
     lake = settings.open_lake()
     service_metrics = ServiceMetrics(ROUTES)
+    pinned = settings.model_version is not None
     store = ModelStore(
         settings.open_registry(lake),
         settings.model_poll_seconds,
-        on_serving=service_metrics.serving,
-        on_refused=service_metrics.model_load_failures.inc,
+        pinned_version=settings.model_version,
+        retry_max_seconds=settings.model_retry_max_seconds,
+        on_serving=lambda model, swapped: service_metrics.serving(model, swapped, pinned),
+        on_load_failure=service_metrics.model_load_failures.inc,
+        on_stopped=service_metrics.not_serving,
     )
     prediction_log = (
         PredictionLog(
