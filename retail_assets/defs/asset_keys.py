@@ -13,3 +13,4 @@ PREDICTION_LOG = dg.AssetKey("prediction_log")  # written by the API, not by Dag
 FEATURE_DRIFT = dg.AssetKey("feature_drift")
 LIVE_ACCURACY = dg.AssetKey("live_accuracy")
 BASKET_PREDICTIONS = dg.AssetKey("basket_predictions")  # gold baskets scored in batch, per week
+MAINTENANCE = dg.AssetKey("lake_maintenance")
