@@ -141,6 +141,7 @@ class PodRuntime:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             exit_code = self._run_container(env)
+            exit_code = 128 - exit_code if exit_code < 0 else exit_code  # killed by signal N: 128 + N, as the runtime reports
             if self._stopping.is_set():
                 return
             self.restarts += 1
