@@ -39,25 +39,13 @@ from retail_model.registry_sagemaker import SageMakerModelRegistry
 from retail_model.settings import AwsSettings
 
 VERSIONS = ("v1", "v2", "v3")
-# Images the cluster can pull besides the API's: one whose container exits at once, one whose server
-# answers /healthz but never /readyz. An image in neither list cannot be pulled.
+# An image the cluster can pull besides the API's: its container exits at once. An image in
+# neither list cannot be pulled.
 CRASHING_IMAGE = IMAGE[:-64] + "c" * 64
-NEVER_READY_IMAGE = IMAGE[:-64] + "d" * 64
 UNKNOWN_IMAGE = IMAGE[:-64] + "e" * 64
-_NEVER_READY = """
-import http.server, sys
-class Probe(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200 if self.path == "/healthz" else 503)
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Probe).serve_forever()
-"""
 IMAGES = {
     IMAGE: api_image(), NEW_IMAGE: api_image(),
     CRASHING_IMAGE: lambda port: [sys.executable, "-c", "raise SystemExit(3)"],
-    NEVER_READY_IMAGE: lambda port: [sys.executable, "-c", _NEVER_READY, str(port)],
 }
 
 
@@ -87,9 +75,8 @@ def world(aws, trained, tmp_path):
         cluster.wait_for_rollout(NAMESPACE, NAME)
         yield registry, cluster
     finally:
-        processes = [cluster.pod_process(pod["metadata"]["name"]) for pod in cluster.pods(NAMESPACE)]
         cluster.stop()
-        assert all(p is None or p.poll() is not None for p in processes), "every pod process is stopped"
+        assert cluster.processes() and all(p.poll() is not None for p in cluster.processes()), "every pod process is stopped"
 
 
 def eks_release(world, trained, baskets=None, kubernetes=None, **settings) -> EksRelease:
@@ -162,26 +149,33 @@ def test_two_releases_in_a_row_each_serve_what_they_pin(world, trained):
 
 
 def test_a_rollout_that_fails_is_rolled_back_to_the_pin_that_served(world, trained):
-    """An image that cannot be pulled or crashes stops the wait at once; one whose pods never get ready
-    until progressDeadlineSeconds passes is marked ProgressDeadlineExceeded by the controller. Each
-    time the Deployment goes back to revision 1's template (its ConfigMap pins v1) and the record stays."""
+    """An image that cannot be pulled or crashes stops the wait at once. A version rejected while its
+    release runs leaves the new pods (pinned to it) not ready, until progressDeadlineSeconds passes
+    and the controller reports ProgressDeadlineExceeded. Each time the Deployment goes back to
+    revision 1's template (its ConfigMap pins v1), the pods serve v1 and the record stays."""
     registry, cluster = world
     # kubectl patch: a short deadline, so the test does not wait 600 s (the spec changes, the template does not).
     cluster.store.patch("Deployment", NAMESPACE, NAME, "application/merge-patch+json", {"spec": {"progressDeadlineSeconds": 4}})
+
+    def rejected_meanwhile(model) -> None:  # a person rejects v2 after the release checked its status
+        answers_real_baskets(model, trained[1])
+        registry.decide("v2", REJECTED, "found a leak in the features", "bo")
+
     cases = [
-        (UNKNOWN_IMAGE, r"pod retail-api-\w+-\w+ of revision 2 cannot start: (ErrImagePull|ImagePullBackOff) \(.*pulling image"),
-        (CRASHING_IMAGE, r"of revision 4 cannot start: CrashLoopBackOff \(back-off 10s restarting failed container=api"),
-        (NEVER_READY_IMAGE, r"revision 6 made no progress within progressDeadlineSeconds \(4 s\): ReplicaSet \"retail-api-\w+\" has timed out"),
+        (UNKNOWN_IMAGE, smoke(trained), r"pod retail-api-\w+-\w+ of revision 2 cannot start: (ErrImagePull|ImagePullBackOff) \(.*pulling image"),
+        (CRASHING_IMAGE, smoke(trained), r"of revision 4 cannot start: CrashLoopBackOff \(back-off 10s restarting failed container=api"),
+        (None, rejected_meanwhile, r"revision 6 made no progress within progressDeadlineSeconds \(4 s\): ReplicaSet \"retail-api-\w+\" has timed out"),
     ]
-    for image, expected in cases:
+    for image, smoke_test, expected in cases:
         with pytest.raises(ReleaseError, match=expected) as failure:
-            eks_release(world, trained, image=image).release(registry.get("v2"), smoke(trained))
+            eks_release(world, trained, image=image).release(registry.get("v2"), smoke_test)
         message = str(failure.value)
         assert "model v2 was rolled out to Deployment retail/retail-api but not released" in message
         assert "(model v1): the API keeps serving v1" in message
         cluster.wait_for_rollout(NAMESPACE, NAME)
         assert cluster.deployment(NAMESPACE, NAME)["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
         assert_serving(world, "v1")
+    assert registry.get("v2").status == REJECTED
 
 
 def test_a_failed_rollback_says_what_a_person_must_do_and_nothing_moves_before_the_checks(world, trained):
@@ -249,7 +243,7 @@ def test_a_killed_pod_is_restarted_and_a_failed_smoke_through_the_service_rolls_
     assert_serving(world, "v1")
 
     too_long = [dataclasses.replace(basket, lines=basket.lines * 600) for basket in trained[1][:2]]
-    with pytest.raises(ReleaseError, match=r"answered HTTP 413: .*at most 500 lines") as failure:
+    with pytest.raises(ReleaseError, match=r"answered HTTP 413: .*has 7200 lines; at most 500 are scored") as failure:
         eks_release(world, trained, baskets=lambda: too_long).release(registry.get("v2"), smoke(trained))
     assert "rolled back to revision 1 (model v1)" in str(failure.value)
     cluster.wait_for_rollout(NAMESPACE, NAME)

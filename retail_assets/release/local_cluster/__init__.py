@@ -60,6 +60,7 @@ class LocalCluster:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="local-cluster-"))
         self.store = Store()
         self._pods: dict[str, PodRuntime] = {}
+        self._every_pod: list[PodRuntime] = []
         self._stopping: list[threading.Thread] = []
         self._wake = threading.Event()
         self._halt = threading.Event()
@@ -154,6 +155,10 @@ class LocalCluster:
         """The pod's container process (a `subprocess.Popen`), e.g. to kill it as an OOM kill would."""
         return self._pods[name].process
 
+    def processes(self) -> list:
+        """Every container process this cluster started (`subprocess.Popen`), stopped ones included."""
+        return [process for runtime in self._every_pod for process in runtime.processes]
+
     def wait_for_rollout(self, namespace: str, name: str, timeout: float = 180.0) -> dict:
         """`kubectl rollout status`: until the Deployment's rollout completes; RolloutFailed otherwise."""
         deadline = time.monotonic() + timeout
@@ -178,6 +183,7 @@ class LocalCluster:
         name = pod["metadata"]["name"]
         runtime = PodRuntime(self.store, pod, self.images.get(image), self._base_env(), self.workdir / name, self.time_scale, self._wake.set)
         self._pods[name] = runtime
+        self._every_pod.append(runtime)
         runtime.start()
 
     def _stop_pod(self, pod: dict) -> None:
