@@ -16,11 +16,11 @@ RBAC or admission; the HPA holds `minReplicas`; probe periods and back-offs are 
         KubernetesCluster(cluster.api_client())  # the release's client; cluster.service_url("retail", "retail-api")
 
 Every process it starts is stopped by pid (SIGTERM, then SIGKILL of its process group) in `stop()`.
-No Dagster import.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
 import shutil
@@ -73,10 +73,14 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         self.api.start()
         self._loop.start()
+        atexit.register(self.stop)  # an owner that forgets (or fails before) stop() leaves no pod running
         return self
 
     def stop(self) -> None:
         """Stop the controllers, every pod (SIGTERM, then SIGKILL after its grace period) and the servers."""
+        if self._halt.is_set():
+            return
+        atexit.unregister(self.stop)
         self._halt.set()
         self._wake.set()
         if self._loop.is_alive():
@@ -134,7 +138,8 @@ class LocalCluster:
         return client.ApiClient(configuration)
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
-        """A kubeconfig for this cluster: `KUBECONFIG=path` makes `KubernetesCluster()` (and kubectl) talk to it."""
+        """A kubeconfig for this cluster: `KUBECONFIG=path` makes `KubernetesCluster()` talk to it (kubectl needs
+        API discovery, which it does not serve)."""
         path.write_text(
             "apiVersion: v1\nkind: Config\ncurrent-context: local\n"
             f"clusters:\n- name: local\n  cluster:\n    server: {self.url}\n"
