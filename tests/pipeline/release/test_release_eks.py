@@ -76,7 +76,7 @@ def world(aws, trained, tmp_path):
         yield registry, cluster
     finally:
         cluster.stop()
-        assert cluster.processes() and all(p.poll() is not None for p in cluster.processes()), "every pod process is stopped"
+        assert all(p.poll() is not None for p in cluster.processes()), "every pod process is stopped"
 
 
 def eks_release(world, trained, baskets=None, kubernetes=None, **settings) -> EksRelease:
