@@ -99,7 +99,6 @@ class ModelRegistry(ABC):
 
     # -- entries (backend-specific) ---------------------------------------------------------
 
-    @abstractmethod
     def register(
         self,
         version: str,
@@ -114,6 +113,22 @@ class ModelRegistry(ABC):
         lineage: dict | None = None,
     ) -> RegistryEntry:
         """Add a new version with its first status; `VersionExistsError` if it is already there."""
+        check_status(status)
+        with self.lock():
+            if self._is_registered(version):
+                raise VersionExistsError(f"model version {version} is already registered as {self.get(version).status}; entries are never overwritten")
+            first = status_change(status, reason or description or "registered", actor)
+            entry = RegistryEntry(
+                version, status, model_uri, feature_version, dict(metrics), first["at"], first["at"], description, [first], dict(lineage or {})
+            )
+            return self._add(entry)
+
+    @abstractmethod
+    def _is_registered(self, version: str) -> bool: ...
+
+    @abstractmethod
+    def _add(self, entry: RegistryEntry) -> RegistryEntry:
+        """Persist a new entry (called under the lock, after the checks); returns it as stored."""
 
     @abstractmethod
     def get(self, version: str) -> RegistryEntry: ...

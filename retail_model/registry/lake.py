@@ -13,13 +13,9 @@ from dataclasses import asdict, replace
 from retail_model.lake import Lake
 from retail_model.registry.base import (
     DEFAULT_GROUP,
-    PENDING,
     ModelRegistry,
     RegistryEntry,
     RegistryError,
-    VersionExistsError,
-    check_status,
-    status_change,
 )
 
 
@@ -37,30 +33,12 @@ class LakeModelRegistry(ModelRegistry):
     def __repr__(self) -> str:
         return f"LakeModelRegistry({self.location!r})"
 
-    def register(
-        self,
-        version: str,
-        model_uri: str,
-        feature_version: str,
-        metrics: dict,
-        status: str = PENDING,
-        description: str = "",
-        *,
-        reason: str = "",
-        actor: str = "pipeline",
-        lineage: dict | None = None,
-    ) -> RegistryEntry:
-        check_status(status)
-        with self.lock():
-            key = self._entry_key(version)
-            if self.lake.exists(key):
-                raise VersionExistsError(f"model version {version} is already registered as {self.get(version).status}; entries are never overwritten")
-            first = status_change(status, reason or description or "registered", actor)
-            entry = RegistryEntry(
-                version, status, model_uri, feature_version, dict(metrics), first["at"], first["at"], description, [first], dict(lineage or {})
-            )
-            self.lake.write_json(key, asdict(entry))
-            return entry
+    def _is_registered(self, version: str) -> bool:
+        return self.lake.exists(self._entry_key(version))
+
+    def _add(self, entry: RegistryEntry) -> RegistryEntry:
+        self.lake.write_json(self._entry_key(entry.version), asdict(entry))
+        return entry
 
     def get(self, version: str) -> RegistryEntry:
         payload = self.lake.read_json(self._entry_key(version))

@@ -23,13 +23,10 @@ from datetime import datetime
 
 from retail_model.lake import Lake
 from retail_model.registry.base import (
-    PENDING,
+    REJECTED,
     ModelRegistry,
     RegistryEntry,
     RegistryError,
-    VersionExistsError,
-    check_status,
-    status_change,
 )
 from retail_model.settings import AwsSettings
 
@@ -51,46 +48,32 @@ class SageMakerModelRegistry(ModelRegistry):
     def __repr__(self) -> str:
         return f"SageMakerModelRegistry(model package group {self.group!r}, release record in {self.lake.uri_of(self.prefix)!r})"
 
-    def register(
-        self,
-        version: str,
-        model_uri: str,
-        feature_version: str,
-        metrics: dict,
-        status: str = PENDING,
-        description: str = "",
-        *,
-        reason: str = "",
-        actor: str = "pipeline",
-        lineage: dict | None = None,
-    ) -> RegistryEntry:
-        check_status(status)
-        lineage = dict(lineage or {})
-        with self.lock():
-            if self._find(version) is not None:
-                raise VersionExistsError(f"model version {version} is already registered as {self.get(version).status}; entries are never overwritten")
-            self._ensure_group()
-            properties = {VERSION: version, MODEL_URI: model_uri, FEATURE_VERSION: feature_version or "unknown"}
-            properties |= {f"{METRIC}{k}": _text(metrics[k]) for k in HEADLINE_METRICS if k in metrics}
-            properties |= {f"{LINEAGE}{k}": _text(v) for k, v in _flat(lineage).items()}
-            request = {
-                "ModelPackageGroupName": self.group,
-                "ModelPackageDescription": version,
-                "ModelApprovalStatus": status,
-                "CustomerMetadataProperties": properties,
-                "MetadataProperties": {
-                    "CommitId": str(lineage.get("code_version", "unknown"))[:1024],
-                    "GeneratedBy": str(lineage.get("training_job", "unknown"))[:1024],
-                    "ProjectId": self.group,
-                },
-            }
-            if model_uri.startswith("s3://"):
-                statistics = {"ContentType": "application/json", "S3Uri": f"{model_uri}/metrics.json"}
-                request["ModelMetrics"] = {"ModelQuality": {"Statistics": statistics}}
-            self.client.create_model_package(**request)
-            first = status_change(status, reason or description or "registered", actor)
-            self.lake.write_json(self._history_key(version), {"history": [first]})
-            return self.get(version)
+    def _is_registered(self, version: str) -> bool:
+        return self._find(version) is not None
+
+    def _add(self, entry: RegistryEntry) -> RegistryEntry:
+        self._ensure_group()
+        version, model_uri, lineage = entry.version, entry.model_uri, entry.lineage
+        properties = {VERSION: version, MODEL_URI: model_uri, FEATURE_VERSION: entry.feature_version or "unknown"}
+        properties |= {f"{METRIC}{k}": _text(entry.metrics[k]) for k in HEADLINE_METRICS if k in entry.metrics}
+        properties |= {f"{LINEAGE}{k}": _text(v) for k, v in _flat(lineage).items()}
+        request = {
+            "ModelPackageGroupName": self.group,
+            "ModelPackageDescription": version,
+            "ModelApprovalStatus": entry.status,
+            "CustomerMetadataProperties": properties,
+            "MetadataProperties": {
+                "CommitId": str(lineage.get("code_version", "unknown"))[:1024],
+                "GeneratedBy": str(lineage.get("training_job", "unknown"))[:1024],
+                "ProjectId": self.group,
+            },
+        }
+        if model_uri.startswith("s3://"):
+            statistics = {"ContentType": "application/json", "S3Uri": f"{model_uri}/metrics.json"}
+            request["ModelMetrics"] = {"ModelQuality": {"Statistics": statistics}}
+        self.client.create_model_package(**request)
+        self.lake.write_json(self._history_key(version), {"history": list(entry.history)})
+        return self.get(version)
 
     def get(self, version: str) -> RegistryEntry:
         summary = self._find(version)
@@ -150,6 +133,7 @@ class SageMakerModelRegistry(ModelRegistry):
             who = (package.get("LastModifiedBy") or {}).get("UserProfileName") or "SageMaker"
             at = _iso(package.get("LastModifiedTime")) or created
             history = [*history, {"status": status, "reason": package.get("ApprovalDescription") or "changed in SageMaker", "actor": who, "at": at}]
+            status, history = _rejected_stays_rejected(status, history)
         metrics = {k[len(METRIC):]: _number(v) for k, v in properties.items() if k.startswith(METRIC)}
         lineage = _nest({k[len(LINEAGE):]: v for k, v in properties.items() if k.startswith(LINEAGE)})
         entry = RegistryEntry(
@@ -173,6 +157,26 @@ class SageMakerModelRegistry(ModelRegistry):
         if not version or "/" in version or version.startswith("."):
             raise RegistryError(f"{version!r} is not a model version")
         return f"{self.prefix}/history/{version}.json"
+
+
+def _rejected_stays_rejected(status: str, history: list) -> tuple[str, list]:
+    """SageMaker lets a person move a Rejected package to Approved (console, boto3); this project
+    never serves such a version: a rejection (by the promotion gate or a person) is final. The
+    entry reads as Rejected, and its history says what was done in SageMaker and why it is refused."""
+    rejections = [change for change in history[:-1] if change["status"] == REJECTED]
+    if status == REJECTED or not rejections:
+        return status, history
+    first = rejections[0]
+    refusal = {
+        "status": REJECTED,
+        "reason": (
+            f"refused: a rejected version stays rejected and is never released (set to {status} in SageMaker by "
+            f"{history[-1]['actor']} after {first['actor']} rejected it: {first['reason']}); train a new one"
+        ),
+        "actor": "retail-mlops registry",
+        "at": history[-1]["at"],
+    }
+    return REJECTED, [*history, refusal]
 
 
 def _flat(lineage: dict, prefix: str = "") -> dict:

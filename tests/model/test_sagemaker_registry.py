@@ -92,3 +92,40 @@ def test_an_approval_made_in_sagemaker_is_seen_released_and_served_by_the_api(re
         answer = client.post("/v1/predict", json=body)
     assert answer.status_code == 200, answer.text
     assert answer.json()["model_version"] == "v2"
+
+
+def test_a_gate_rejected_version_approved_in_sagemaker_is_never_released(registry, aws, monkeypatch):
+    """SageMaker lets a person move a package from Rejected to Approved (console or boto3; moto allows
+    it too, as the service does): the registry keeps it Rejected, says why, and nothing releases it."""
+    register(registry, "v1", APPROVED)
+    registry.record_release("v1")
+    registry.register("v2", registry.lake.uri_of("models/v2"), "1", {"macro_f1": 0.41}, REJECTED,
+                      reason="failed the promotion gate: macro_f1 0.4100 < 0.7", actor="promotion-gate", lineage=LINEAGE)
+    sagemaker = aws.client("sagemaker")
+    package_arn = registry.get("v2").package_arn
+    sagemaker.update_model_package(
+        ModelPackageArn=package_arn, ModelApprovalStatus=APPROVED, ApprovalDescription="ship it",
+        CustomerMetadataProperties=sagemaker.describe_model_package(ModelPackageName=package_arn)["CustomerMetadataProperties"],
+    )
+    assert sagemaker.describe_model_package(ModelPackageName=package_arn)["ModelApprovalStatus"] == APPROVED
+
+    entry = registry.get("v2")
+    assert entry.status == REJECTED and not entry.approved_by_decision
+    assert [h["status"] for h in entry.history] == [REJECTED, APPROVED, REJECTED]
+    assert "stays rejected" in entry.history[-1]["reason"] and "macro_f1 0.4100 < 0.7" in entry.history[-1]["reason"]
+    assert next_release(registry) is None
+    assert registry.serving_entry().version == "v1"
+    with pytest.raises(RegistryError, match="only an Approved version can be released"):
+        registry.record_release("v2")
+
+    from typer.testing import CliRunner
+
+    from retail_assets.cli import app
+
+    for name, value in {"RETAIL_MODE": "aws", "RETAIL_LAKE": registry.lake.uri, "RETAIL_REGISTRY": "sagemaker",
+                        "RETAIL_RELEASE": "local", "RETAIL_MODEL_GROUP": registry.group}.items():
+        monkeypatch.setenv(name, value)
+    listed = CliRunner().invoke(app, ["models", "list"])
+    assert listed.exit_code == 0, listed.output
+    row = " ".join(next(line for line in listed.output.splitlines() if "v2" in line).split())
+    assert "Rejected" in row and "refused: a rejected version stays rejected" in " ".join(listed.output.split())

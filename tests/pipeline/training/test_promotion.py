@@ -170,3 +170,44 @@ def test_registered_model_judges_its_own_runs_model_not_a_later_one(lake):
 
     RegisteringInMyRun.instance = instance
     assert upstream_version(RegisteringInMyRun, MODEL).version == my_version
+
+
+FLOORS_OFF = {"RETAIL_MIN_MACRO_F1": "0", "RETAIL_MIN_ACCURACY": "0", "RETAIL_MIN_CLASS_PRECISION": "0"}
+
+
+def test_a_corrupt_serving_model_fails_the_champion_comparison_closed(lake, monkeypatch):
+    """A champion that cannot be scored must not wave a worse challenger through (it used to pass)."""
+    registry = LakeModelRegistry(lake)
+    serving = registry.released().version
+    lake.write_bytes(f"models/{serving}/model.joblib", b"not a model: truncated by a bad copy")
+    for name, value in FLOORS_OFF.items():  # only the champion comparison can stop the baseline now
+        monkeypatch.setenv(name, value)
+
+    chain = materialize(CHAIN, dg.DagsterInstance.ephemeral(), WEAK)
+
+    assert not chain.success and materialized(chain, RELEASE) == []
+    weak = materialized(chain, MODEL)[0].metadata["model_version"].value
+    criterion = next(c for c in lake.read_json(f"models/{weak}/gate.json")["criteria"] if c["name"] == "champion_challenger")
+    assert not criterion["passed"]
+    assert f"serving model {serving} cannot be scored" in criterion["detail"] and "fail closed" in criterion["detail"]
+    assert registry.get(weak).status == REJECTED
+    assert registry.released().version == serving
+
+
+def test_a_feature_version_change_the_registry_records_skips_the_comparison(lake):
+    from retail_assets.training.champion import score_serving_model
+    from retail_assets.training.gate import ChampionScore, PromotionGate
+
+    registry = LakeModelRegistry(lake)
+    serving = registry.released().version
+    entry_file = lake.path(f"registry/{registry.group}/versions/{serving}.json")
+    entry_file.write_text(entry_file.read_text().replace('"feature_version": "1"', '"feature_version": "0"'))
+
+    champion = score_serving_model(registry, lake, "challenger", "1")
+
+    assert champion.feature_version_changed and champion.macro_f1 is None
+    gate = PromotionGate()
+    skipped = gate._champion(0.5, champion)
+    assert skipped["passed"] and "feature version 0" in skipped["detail"]
+    unscorable = gate._champion(0.5, ChampionScore(serving, None, f"serving model {serving} cannot be scored: gone"))
+    assert not unscorable["passed"]
