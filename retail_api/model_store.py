@@ -99,13 +99,16 @@ class ModelStore:
             return False
         try:
             entry = self.registry.get(version)
-        except RegistryError as error:  # not registered (a typo, or another group)
-            if self.serving is None:
-                self._failed(f"RETAIL_MODEL_VERSION={version} cannot be served: {error}; pin a registered, Approved version "
-                             "(`retail-mlops models list`) or leave RETAIL_MODEL_VERSION empty to follow the release")
+        except RegistryError as error:  # not registered (a typo, another group, or deleted since)
+            self._stop_or_refuse(f"RETAIL_MODEL_VERSION={version} cannot be served: {error}; pin a registered, Approved version "
+                                 "(`retail-mlops models list`) or leave RETAIL_MODEL_VERSION empty to follow the release")
             return False
         except Exception as error:  # noqa: BLE001 - unreachable registry: transient, try again later
-            self._failed(f"cannot read model version {version} from the registry {self.registry!r}: {error}")
+            message = f"cannot read model version {version} from the registry {self.registry!r}: {error}"
+            if self.serving is None:
+                self._failed(message)
+            else:  # the loaded model keeps serving; its status is asked again at the next poll
+                self._record_failure(message)
             return False
         if entry.status != APPROVED:
             self._stop_or_refuse(f"the pinned model version {version} (RETAIL_MODEL_VERSION) is {entry.status}{_why(entry)}; "

@@ -83,6 +83,16 @@ def test_only_an_approved_version_is_released_and_serving_follows_the_release_hi
     assert registry.load_model(registry.serving_entry()).version == "v1"
 
 
+def test_with_nothing_to_roll_back_to_a_rejected_release_leaves_nothing_to_serve(registry):
+    """Not even a newer Approved version that was never released: it has not passed a release's smoke test."""
+    register(registry, "v1")
+    registry.record_release("v1")
+    register(registry, "v2")  # Approved, never released (say its release failed the smoke test)
+    registry.decide("v1", REJECTED, "leaks the test weeks", "ana")
+    assert registry.rollback_target() is None
+    assert registry.serving_entry() is None
+
+
 def test_concurrent_releases_and_rejections_never_leave_a_rejected_version_released(registry):
     register(registry, "v1")
     register(registry, "v2")
