@@ -112,7 +112,7 @@ class ModelStore:
             return False
         if entry.status != APPROVED:
             self._stop_or_refuse(f"the pinned model version {version} (RETAIL_MODEL_VERSION) is {entry.status}{_why(entry)}; "
-                                        f"only an Approved version serves: {WHAT_TO_DO}, which pins the pods to it")
+                                 f"only an Approved version serves: {WHAT_TO_DO} (a release pins the pods to it)")
             return False
         if self.serving is not None:
             return False  # loaded once: the pin never changes while the process runs
@@ -140,15 +140,15 @@ class ModelStore:
             return False  # the same release failed recently: wait out the backoff
         if self._load(entry):
             return True
-        if self.serving is not None:
-            self._stop_unless_approved(self.serving.entry.version)
+        if self.serving is not None:  # a rejected model must not keep serving because its successor failed
+            self._stop_unless_approved(self.serving.entry.version, f"model version {entry.version}, which should replace it, could not be loaded")
         return False
 
     def _nothing_may_serve(self, released) -> None:
         """The registry names no version to serve: none released and none Approved, or the
         released one was rejected and no earlier release is still Approved."""
         if self.serving is not None:
-            self._stop_unless_approved(self.serving.entry.version)
+            self._stop_unless_approved(self.serving.entry.version, "no earlier release is still Approved")
             return
         why = f"no released or Approved model in {self.registry!r}"
         if released is not None:
@@ -157,7 +157,7 @@ class ModelStore:
                 why = f"the released model version {entry.version} is {entry.status}{_why(entry)} and no earlier release is still Approved"
         self.last_error = f"{why}: {WHAT_TO_DO}"
 
-    def _stop_unless_approved(self, version: str) -> None:
+    def _stop_unless_approved(self, version: str, instead: str) -> None:
         try:
             entry = self.registry.get(version)
         except RegistryError:
@@ -166,8 +166,7 @@ class ModelStore:
         except Exception:  # noqa: BLE001 - cannot tell now: keep serving, the next poll asks again
             return
         if entry.status != APPROVED:
-            self._stop(f"model version {version} is {entry.status}{_why(entry)} and no earlier release is still Approved, "
-                       f"so it no longer serves: {WHAT_TO_DO}")
+            self._stop(f"model version {version} is {entry.status}{_why(entry)} and {instead}, so it no longer serves: {WHAT_TO_DO}")
 
     # -- loading, failing, stopping -------------------------------------------------------------
 

@@ -31,6 +31,7 @@ class ChampionScore:
 class GateResult:
     passed: bool
     criteria: list[dict] = field(default_factory=list)  # {name, passed, value, threshold, detail}
+    champion: str | None = None  # the version serving when it was judged (None: nothing served)
 
     @property
     def reasons(self) -> list[str]:
@@ -60,7 +61,7 @@ class PromotionGate:
         for name, scores in metrics["per_class"].items():
             criteria.append(_at_least(f"precision_{name}", scores["precision"], self.min_class_precision))
         criteria.append(self._champion(metrics["macro_f1"], champion))
-        return GateResult(all(c["passed"] for c in criteria), criteria)
+        return GateResult(all(c["passed"] for c in criteria), criteria, champion.version if champion is not None else None)
 
     def status_for(self, result: GateResult) -> str:
         if not result.passed:

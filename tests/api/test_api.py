@@ -374,6 +374,18 @@ def test_a_rejected_release_rolls_back_to_the_previous_release_not_to_an_unrelea
     assert client.post("/v1/predict", json=body).json()["model_version"] == "v1"
 
 
+def test_a_rejected_model_stops_serving_when_the_release_to_roll_back_to_cannot_be_loaded(client, lake, trained, body):
+    registry = LakeModelRegistry(LocalLake(lake))
+    publish(lake, trained[0], "v2")
+    wait_for(lambda: client.get("/readyz").json()["model_version"] == "v2")
+    (lake / "models" / "v1" / "model.joblib").write_bytes(b"garbage")  # the rollback target is broken
+    registry.decide("v2", "Rejected", "misreads the new stores", "ana")
+    ready = wait_for(lambda: (r := client.get("/readyz")).status_code == 503 and r.json())
+    assert "model version v2 is Rejected (misreads the new stores, by ana)" in ready["detail"]
+    assert "model version v1, which should replace it, could not be loaded" in ready["detail"]
+    assert client.post("/v1/predict", json=body).status_code == 503
+
+
 def test_a_pinned_pod_stops_serving_its_version_once_it_is_rejected(lake, body):
     """EKS pods are pinned: the rejection must reach them too, whatever the pointer names."""
     settings = Settings(lake=str(lake), model_version="v1", model_poll_seconds=0.05, prediction_log=False)
