@@ -12,3 +12,4 @@ RELEASE = dg.AssetKey("api_release")
 PREDICTION_LOG = dg.AssetKey("prediction_log")  # written by the API, not by Dagster: an external asset
 FEATURE_DRIFT = dg.AssetKey("feature_drift")
 LIVE_ACCURACY = dg.AssetKey("live_accuracy")
+MAINTENANCE = dg.AssetKey("lake_maintenance")

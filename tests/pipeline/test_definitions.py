@@ -30,6 +30,7 @@ def test_the_lineage_graph_has_every_hop(definitions):
         "prediction_log": {"api_release"},  # written by the API: an external asset
         "feature_drift": {"prediction_log", "basket_features", "api_release"},
         "live_accuracy": {"prediction_log", "gold_baskets", "api_release"},
+        "lake_maintenance": {"raw_transactions", "silver_transactions", "gold_baskets", "basket_features"},
     }
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(expected_parents)
     for name, parents in expected_parents.items():
