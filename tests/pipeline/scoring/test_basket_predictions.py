@@ -5,7 +5,6 @@ import json
 
 import dagster as dg
 import numpy as np
-import polars as pl
 from deltalake import DeltaTable
 
 from retail_assets.defs.asset_keys import BASKET_PREDICTIONS
