@@ -46,11 +46,15 @@ def create_app(settings: Settings | None = None) -> RetailApi:
     api_key = settings.resolved_api_key()
     lake = settings.open_lake()
     service_metrics = ServiceMetrics(ROUTES)
+    pinned = settings.model_version is not None
     store = ModelStore(
         settings.open_registry(lake),
         settings.model_poll_seconds,
-        on_serving=service_metrics.serving,
-        on_refused=service_metrics.model_load_failures.inc,
+        pinned_version=settings.model_version,
+        retry_max_seconds=settings.model_retry_max_seconds,
+        on_serving=lambda model, swapped: service_metrics.serving(model, swapped, pinned),
+        on_load_failure=service_metrics.model_load_failures.inc,
+        on_stopped=service_metrics.not_serving,
     )
     prediction_log = (
         PredictionLog(

@@ -40,7 +40,12 @@ class ServiceMetrics:
             "retail_api_model_swaps", "Models swapped in while serving (hot swaps; the first load is not one).", registry=registry
         )
         self.model_load_failures = Counter(
-            "retail_api_model_load_failures", "Released models that were refused (could not load or score).", registry=registry
+            "retail_api_model_load_failures",
+            "Failed attempts to load the model to serve (could not fetch, load or score it, or the pin is not Approved); each is retried.",
+            registry=registry,
+        )
+        self.model_serving = Gauge(
+            "retail_api_model_serving", "1 while a model serves, 0 while none does (predictions answer 503).", registry=registry
         )
         self.log_written = Counter(
             "retail_api_prediction_log_rows_written", "Prediction rows committed to the predictions table.", registry=registry
@@ -73,17 +78,23 @@ class ServiceMetrics:
         for name, count in codes_by_class.items():
             self._per_class[name].inc(count)
 
-    def serving(self, model: PriceSensitivityModel, swapped: bool) -> None:
+    def serving(self, model: PriceSensitivityModel, swapped: bool, pinned: bool = False) -> None:
         self.model.info(
             {
                 "version": model.version,
                 "candidate": str(model.metadata.get("candidate", "")),
                 "feature_version": model.feature_version,
                 "scorer": model.scorer.kind,
+                "pinned": "true" if pinned else "false",
             }
         )
+        self.model_serving.set(1)
         if swapped:
             self.model_swaps.inc()
+
+    def not_serving(self) -> None:
+        self.model.info({"version": "", "candidate": "", "feature_version": "", "scorer": "", "pinned": ""})
+        self.model_serving.set(0)
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The metrics in the format the scraper asks for (Prometheus text, or OpenMetrics), and its type."""

@@ -6,6 +6,7 @@ too (`retail_model.settings.SharedSettings`); only what is the API's own is decl
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -15,16 +16,24 @@ from retail_model.registry import ModelRegistry, open_registry
 from retail_model.settings import ConfigurationError, SharedSettings
 
 MiB = 1024 * 1024
+# The rule the release applies to the version it writes into the pods' ConfigMap (release/manifests.py).
+_MODEL_VERSION = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 class Settings(SharedSettings):
-    """`RETAIL_API_KEY` (or `RETAIL_API_KEY_FILE`), size limits, the prediction log, plus the shared `RETAIL_LAKE`, ..."""
+    """`RETAIL_API_KEY` (or `RETAIL_API_KEY_FILE`), `RETAIL_MODEL_VERSION`, size limits, the prediction log, plus the shared `RETAIL_LAKE`, ..."""
 
     # When set, every /v1 request must send it in the X-API-Key header; probes and /metrics stay open.
     api_key: SecretStr | None = None
     # The same key read from a file (a mounted Kubernetes secret); one of the two, not both.
     api_key_file: Path | None = None
     model_poll_seconds: float = Field(default=2.0, gt=0)
+    # RETAIL_MODEL_VERSION: serve exactly this registry version, loaded once at start-up, and never
+    # follow the registry's serving pointer. An EKS release writes it into the pods' settings
+    # ConfigMap. Unset or empty: follow the serving pointer and hot-swap (the local mode).
+    model_version: str | None = None
+    # After a failed model load the store retries with doubling waits (from the poll interval) up to this.
+    model_retry_max_seconds: float = Field(default=300.0, gt=0)
 
     # Size limits: over any of them a request is answered 413 before it is scored.
     max_body_bytes: int = Field(default=4 * MiB, ge=1024)
@@ -37,11 +46,19 @@ class Settings(SharedSettings):
     prediction_log_batch_rows: int = Field(default=20_000, ge=1)  # write early when this many are waiting
     prediction_log_queue_rows: int = Field(default=200_000, ge=1)  # beyond this, new rows are dropped (and counted)
 
-    @field_validator("api_key", "api_key_file", mode="before")
+    @field_validator("api_key", "api_key_file", "model_version", mode="before")
     @classmethod
     def _blank_means_unset(cls, value: object) -> object:
-        # `RETAIL_API_KEY=` in a compose file or manifest means "no key", not "the empty key".
+        # `RETAIL_API_KEY=` in a compose file or manifest means "no key", not "the empty key";
+        # `RETAIL_MODEL_VERSION=` (the base ConfigMap's value) means "follow the serving pointer".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("model_version")
+    @classmethod
+    def _a_version_name(cls, value: str | None) -> str | None:
+        if value is not None and not _MODEL_VERSION.match(value.strip()):
+            raise ValueError(f"RETAIL_MODEL_VERSION={value!r}: a model version holds only letters, digits, '.', '_' and '-'")
+        return None if value is None else value.strip()
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Settings:

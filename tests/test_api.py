@@ -66,6 +66,8 @@ def test_health_and_readiness(client):
         "candidate": "logistic_regression",
         "feature_version": FEATURE_VERSION,
         "loaded_at": None,
+        "pinned": False,  # no RETAIL_MODEL_VERSION: the API follows the registry's release
+        "pinned_version": None,
         "detail": None,
     }
 
@@ -272,6 +274,20 @@ def test_settings_come_from_the_environment_when_the_app_is_created(lake, monkey
     assert (settings.max_batch_baskets, settings.prediction_log) == (50, False)
     monkeypatch.setenv("RETAIL_API_KEY", "")
     assert Settings().api_key is None
+    assert settings.model_version is None
+
+
+def test_the_api_reads_the_model_version_the_eks_release_writes(monkeypatch):
+    """The release pins pods through this ConfigMap key; the base ConfigMap's empty value means "follow the release"."""
+    from retail_assets.release.manifests import MODEL_VERSION_SETTING
+
+    monkeypatch.setenv(MODEL_VERSION_SETTING, "20261125-214556-a344ef4f")
+    assert Settings().model_version == "20261125-214556-a344ef4f"
+    monkeypatch.setenv(MODEL_VERSION_SETTING, "")
+    assert Settings().model_version is None
+    monkeypatch.setenv(MODEL_VERSION_SETTING, "v1; rm -rf /")
+    with pytest.raises(ValueError, match="RETAIL_MODEL_VERSION"):
+        Settings()
 
 
 def test_v1_model_says_what_serves_and_what_it_was_trained_on(client, lake):

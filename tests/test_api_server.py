@@ -1,4 +1,4 @@
-"""The API as uvicorn runs it: hot swap under load, limits enforced on the wire, and a fuzzer."""
+"""The API as uvicorn runs it: pinned pods, hot swap under load, limits enforced on the wire, and a fuzzer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,6 +17,9 @@ import pytest
 from _scoring_data import fit_pipeline, publish, save_model, train_and_held_out
 from _training_data import request_body, train_small_model
 from conftest import free_port, stop_process_group, wait_until
+
+from retail_model.lake import LocalLake
+from retail_model.registry import REJECTED, LakeModelRegistry
 
 API_KEY = "server-test-key"
 
@@ -54,6 +57,59 @@ def uvicorn_server(lake: Path, log_path: Path, **environment: str) -> Iterator[s
     finally:
         stop_process_group(server)
     assert "Application shutdown complete" in log_path.read_text(), log_path.read_text()
+
+
+def test_pods_pinned_to_different_versions_serve_their_pins_whatever_the_release_says(lake, bodies, tmp_path, trained):
+    """What an EKS release relies on: a pod serves the version RETAIL_MODEL_VERSION pins (its
+    settings ConfigMap), loaded once, while the registry's serving pointer names a third version
+    and then moves again; an unpinned process follows the pointer."""
+    registry = LakeModelRegistry(LocalLake(lake))
+    for version in ("v2", "v3"):
+        publish(lake, trained[0], version)  # v3 is the registry's release
+    headers = {"X-API-Key": API_KEY}
+    with ExitStack() as pods:
+        pod_a = pods.enter_context(uvicorn_server(lake, tmp_path / "a.log", RETAIL_MODEL_VERSION="v1", RETAIL_MODEL_POLL_SECONDS="0.1"))
+        pod_b = pods.enter_context(uvicorn_server(lake, tmp_path / "b.log", RETAIL_MODEL_VERSION="v2", RETAIL_MODEL_POLL_SECONDS="0.1"))
+        follower = pods.enter_context(uvicorn_server(lake, tmp_path / "f.log", RETAIL_MODEL_VERSION="", RETAIL_MODEL_POLL_SECONDS="0.1"))
+        assert registry.released().version == "v3"
+        for base, version in ((pod_a, "v1"), (pod_b, "v2"), (follower, "v3")):
+            answer = httpx.post(f"{base}/v1/predict", json=bodies[0], headers=headers, timeout=10)
+            assert answer.status_code == 200 and answer.json()["model_version"] == version
+            info = httpx.get(f"{base}/v1/model", headers=headers, timeout=10).json()
+            assert (info["version"], info["pinned"]) == (version, version != "v3")
+            ready = httpx.get(f"{base}/readyz", timeout=10).json()
+            assert (ready["model_version"], ready["pinned"], ready["pinned_version"]) == (version, version != "v3", None if version == "v3" else version)
+        loaded_at = {base: httpx.get(f"{base}/readyz", timeout=10).json()["loaded_at"] for base in (pod_a, pod_b)}
+        registry.record_release("v2")  # the pointer moves: the follower swaps, the pinned pods do not
+        wait_until(lambda: httpx.get(f"{follower}/readyz", timeout=2).json()["model_version"] == "v2", 30, "the follower on v2")
+        for base, version in ((pod_a, "v1"), (pod_b, "v2")):
+            answers = [httpx.post(f"{base}/v1/predict", json=body, headers=headers, timeout=10) for body in bodies[:20]]
+            assert {(a.status_code, a.json()["model_version"]) for a in answers} == {(200, version)}
+            assert httpx.get(f"{base}/readyz", timeout=10).json()["loaded_at"] == loaded_at[base]  # loaded once, never again
+        assert 'pinned="true"' in httpx.get(f"{pod_a}/metrics", timeout=10).text
+
+
+def test_a_pod_pinned_to_a_rejected_version_is_not_ready_and_says_what_to_do(lake, bodies, tmp_path, trained):
+    """A bad pin fails the rollout (the pod never becomes ready) instead of serving something else."""
+    registry = LakeModelRegistry(LocalLake(lake))
+    publish(lake, trained[0], "v2", release=False)
+    registry.decide("v2", REJECTED, "misreads the new stores", "ana")
+    port = free_port()
+    env = {**os.environ, "RETAIL_LAKE": str(lake), "RETAIL_API_KEY": API_KEY, "RETAIL_MODEL_VERSION": "v2"}
+    command = [sys.executable, "-m", "uvicorn", "retail_api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
+    with (tmp_path / "api.log").open("w") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, 60, "the API process", server)
+        ready = httpx.get(f"{base}/readyz", timeout=10)
+        assert ready.status_code == 503 and ready.json()["status"] == "not_ready" and ready.json()["pinned_version"] == "v2"
+        assert "v2 (RETAIL_MODEL_VERSION) is Rejected (misreads the new stores, by ana)" in ready.json()["detail"]
+        answer = httpx.post(f"{base}/v1/predict", json=bodies[0], headers={"X-API-Key": API_KEY}, timeout=10)
+        assert answer.status_code == 503 and "retail-mlops models approve" in answer.json()["detail"]
+    finally:
+        stop_process_group(server)
+    assert registry.released().version == "v1"  # the release it did not serve is untouched
 
 
 def test_hot_swap_under_concurrent_load_fails_no_request(lake, bodies, tmp_path):

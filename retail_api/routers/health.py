@@ -1,4 +1,8 @@
-"""Probes: /healthz says the process is up, /readyz that a model is loaded and serving. No key needed."""
+"""Probes: /healthz says the process is up, /readyz that a model is loaded and serving. No key needed.
+
+A pod pinned to a version (RETAIL_MODEL_VERSION) that cannot serve it is not ready, so a rollout
+of a bad pin stops at its first pod instead of replacing pods that serve.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ class ReadyOut(BaseModel):
     candidate: str | None = None
     feature_version: str | None = None
     loaded_at: str | None = None
+    pinned: bool = False  # True when RETAIL_MODEL_VERSION pins the version (the serving pointer is not followed)
+    pinned_version: str | None = None
     detail: str | None = None  # why it is not ready, or the last failed reload while serving
 
 
@@ -32,19 +38,27 @@ def healthz() -> HealthOut:
     "/readyz",
     response_model=ReadyOut,
     summary="Readiness: a model is loaded and serving",
-    responses={503: {"model": ReadyOut, "description": "No model is loaded yet (none released, or it failed to load)"}},
+    responses={
+        503: {
+            "model": ReadyOut,
+            "description": "No model serves: none released, the pinned or released one failed to load, or it was rejected with nothing to roll back to",
+        }
+    },
 )
 def readyz(request: Request, response: Response) -> ReadyOut:
     store = request.app.state.model_store
     serving = store.serving
     if serving is None:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return ReadyOut(status="not_ready", detail=store.last_error or "the model is still loading")
+        return ReadyOut(status="not_ready", pinned=store.pinned, pinned_version=store.pinned_version,
+                        detail=store.last_error or "the model is still loading")
     return ReadyOut(
         status="ready",
         model_version=serving.model.version,
         candidate=serving.model.metadata.get("candidate"),
         feature_version=serving.model.feature_version,
         loaded_at=serving.loaded_at,
+        pinned=store.pinned,
+        pinned_version=store.pinned_version,
         detail=store.last_error,
     )

@@ -33,6 +33,7 @@ class ModelOut(BaseModel):
     feature_version: str
     trained_at: str | None
     loaded_at: str
+    pinned: bool = Field(description="true when RETAIL_MODEL_VERSION pins this version; false when the API follows the registry's release")
     registry_status: str
     model_uri: str
     metrics: dict[str, Any] = Field(description="test-split scores from training: accuracy, macro_f1, per_class, n_train, n_test")
@@ -51,7 +52,7 @@ _METRIC_KEYS = ("accuracy", "macro_f1", "per_class", "n_train", "n_test", "split
     summary="The model serving now",
     responses={
         401: {"description": "Missing or wrong X-API-Key", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-        503: {"description": "No model is loaded yet", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+        503: {"description": "No model serves (see /readyz for why)", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
     },
 )
 def model_info(request: Request) -> ModelOut:
@@ -70,6 +71,7 @@ def model_info(request: Request) -> ModelOut:
         feature_version=model.feature_version,
         trained_at=model.metadata.get("trained_at") or trained.get("trained_at"),
         loaded_at=serving.loaded_at,
+        pinned=store.pinned,
         registry_status=entry.status,
         model_uri=entry.model_uri,
         metrics={key: trained[key] for key in _METRIC_KEYS if key in trained} or dict(entry.metrics),
