@@ -96,8 +96,8 @@ def cut_channels(lake: Path, scratch: Path) -> tuple[Path, Path]:
 
 
 def train(train_dir: Path, test_dir: Path, model_dir: Path, hyperparameters: dict) -> dict:
-    from retail_assets.training.entrypoint import train as run_job
-    from retail_assets.training.job import parse_job
+    from retail_training.entrypoint import train as run_job
+    from retail_training.job import parse_job
 
     environ = {"SM_MODEL_DIR": str(model_dir), "SM_CHANNEL_TRAIN": str(train_dir), "SM_CHANNEL_TEST": str(test_dir),
                "SM_HPS": json.dumps(hyperparameters)}
@@ -109,9 +109,9 @@ def train(train_dir: Path, test_dir: Path, model_dir: Path, hyperparameters: dic
 
 def report(title: str, metrics: dict, train_dir: Path, test_dir: Path, ceiling: float) -> None:
     """The candidate table: validation (what chose), then each best setting refit and tested."""
-    from retail_assets.training.candidates import Design, class_positions, fit_classifier, predict_codes, refit_params
-    from retail_assets.training.job import read_channel
-    from retail_assets.training.metrics import evaluate
+    from retail_training.candidates import Design, class_positions, fit_classifier, predict_codes, refit_params
+    from retail_training.job import read_channel
+    from retail_training.metrics import evaluate
 
     train_channel, test_channel = read_channel("train", train_dir), read_channel("test", test_dir)
     rows, codes = train_channel.features(), train_channel.codes()

@@ -10,7 +10,6 @@ Their OpenAPI description is generated from the same msgspec types (retail_api.o
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from retail_api import asgi
 from retail_api.asgi import Refusal
+from retail_api.auth import API_KEY_HEADER, UNAUTHORIZED_MESSAGE, key_is_accepted
 from retail_api.errors import error_body, validation_error_body
 from retail_api.metrics import ServiceMetrics
 from retail_api.model_store import ModelStore
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 Endpoint = Callable[[Scope, Receive, Send, dict[bytes, bytes], str], Awaitable[int]]
 _DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)  # ValidationError is a DecodeError
 _UNAUTHORIZED = (b"www-authenticate", b"ApiKey")
+_API_KEY_HEADER = API_KEY_HEADER.lower().encode()  # ASGI header names arrive lower-cased
 
 
 class PredictionEndpoints:
@@ -114,10 +115,8 @@ class PredictionEndpoints:
         """Everything checked before scoring: the request's method, key, type and size, and a model."""
         if scope["method"] != "POST":
             raise Refusal(405, error_body(f"{scope['method']} is not allowed here: POST a JSON body"), ((b"allow", b"POST"),))
-        if self.api_key is not None:
-            presented = headers.get(b"x-api-key")
-            if presented is None or not hmac.compare_digest(presented, self.api_key):
-                raise Refusal(401, error_body("missing or wrong X-API-Key header"), (_UNAUTHORIZED,))
+        if not key_is_accepted(self.api_key, headers.get(_API_KEY_HEADER)):
+            raise Refusal(401, error_body(UNAUTHORIZED_MESSAGE), (_UNAUTHORIZED,))
         content_type = headers.get(b"content-type")
         if content_type is not None and not asgi.is_json(content_type):
             raise Refusal(415, error_body("send the body as JSON with Content-Type: application/json"))

@@ -205,7 +205,7 @@ def alarms_sync(
 
 
 def _registry_and_release():
-    from retail_assets.defs.resources import release_target
+    from retail_assets.backends import release_target
     from retail_assets.settings import ConfigurationError, get_environment
     from retail_model.lake import open_lake
     from retail_model.registry import open_registry

@@ -1,6 +1,6 @@
 """Materialize the whole graph in order, in-process, on the instance the Dagster UI reads.
 
-The differently partitioned assets cannot share a run (see DAGSTER_FACTS), so this is four kinds
+The differently partitioned assets cannot share a run (docs/architecture.md, "Dagster facts"), so this is four kinds
 of run: one for every pending week of raw (one per block of neighbouring weeks), one single run
 covering every silver/gold partition, one for the unpartitioned chain from features to release
 (with its blocking checks), and one measuring the monitoring assets against what now serves.
@@ -16,11 +16,22 @@ import dagster as dg
 from rich.progress import Progress
 
 from retail_assets.definitions import defs
-from retail_assets.defs.asset_keys import FEATURE_DRIFT, FEATURES, GOLD, LIVE_ACCURACY, MODEL, RAW, REGISTERED, RELEASE, SILVER
+from retail_assets.defs.asset_keys import (
+    FEATURE_DRIFT,
+    FEATURES,
+    GOLD,
+    LIVE_ACCURACY,
+    MODEL,
+    RAW,
+    REGISTERED,
+    RELEASE,
+    SILVER,
+)
 from retail_assets.defs.partitions import every_region_and_basket_type, shop_weeks, week_range_tags
-from retail_assets.ingest.landing import REJECTED, ingested_versions, land_directory, landed_files, pending_files
-from retail_assets.ingest.watch import contiguous_blocks
+from retail_assets.ingest.landing import REJECTED, ingested_versions, land_directory, landed_files
+from retail_assets.ingest.watch import contiguous_blocks, pending_files
 from retail_assets.settings import get_environment
+from retail_model.artifact import METRICS_FILE_NAME, model_key
 from retail_model.lake import open_lake
 from retail_model.registry import open_registry
 
@@ -157,7 +168,7 @@ def run_pipeline(
     registered, serving = registry.list_versions()[-1], registry.serving_entry()  # the chain just registered the newest
     summary.model_version, summary.model_status = registered.version, registered.status
     summary.serving_version = serving.version if serving else None
-    summary.metrics = lake.read_json(f"models/{registered.version}/metrics.json") or {}
+    summary.metrics = lake.read_json(model_key(registered.version, METRICS_FILE_NAME)) or {}
     return summary
 
 

@@ -1,6 +1,6 @@
 """What people read in the Dagster UI and in model cards: markdown tables and small PNG plots.
 
-Plain logic (no Dagster import), so the training report and the monitoring assets share it.
+Plain logic, so the training report and the monitoring assets share it.
 """
 
 from __future__ import annotations

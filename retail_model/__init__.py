@@ -1,5 +1,5 @@
-"""What training and serving share, with no Dagster import: the basket, its features, the model
-artefact, the lake and the model registry."""
+"""What training and serving share: the basket, its features, the model artefact, the lake and the
+model registry."""
 
 from retail_model.basket import Basket, BasketLine, Customer
 from retail_model.features import FEATURE_VERSION, basket_features

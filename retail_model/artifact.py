@@ -34,6 +34,13 @@ MODEL_FILE_NAME = "model.joblib"
 METRICS_FILE_NAME = "metrics.json"  # written by training beside the model; optional when loading
 OUTPUT_CODES = tuple(CLASS_BY_CODE)  # LA, MM, UM: the probability columns `score` returns
 ARTIFACT_FORMAT = 1  # bump when the layout of the joblib payload changes
+MODEL_CARD_FILE_NAME = "model_card.md"
+GATE_FILE_NAME = "gate.json"  # the promotion gate's verdict, written beside the model
+
+
+def model_key(version: str, file_name: str | None = None) -> str:
+    """Where a trained model's files live in the lake: models/<version>/[file_name]."""
+    return f"models/{version}/{file_name}" if file_name else f"models/{version}"
 
 
 class ModelLoadError(Exception):

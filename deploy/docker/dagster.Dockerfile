@@ -10,7 +10,7 @@
 # serves `docker run` without arguments.
 #
 # The same image can be the SageMaker training image (RETAIL_SAGEMAKER_IMAGE_URI): the training
-# job sets the container entrypoint to `python -m retail_assets.training.entrypoint`, the script
+# job sets the container entrypoint to `python -m retail_training.entrypoint`, the script
 # that runs as a local subprocess in local mode (docs/training.md).
 
 # Debian 12 slim, Python 3.11 (the project's `requires-python`), pinned by tag and index digest:

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
+from retail_api.auth import API_KEY_HEADER, UNAUTHORIZED_MESSAGE, key_is_accepted
+
 ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorOut"}
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="RETAIL_API_KEY, when the API has one")
+_api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="RETAIL_API_KEY, when the API has one")
 
 
 def require_api_key(request: Request, presented: Annotated[str | None, Depends(_api_key_header)]) -> None:
-    expected: bytes | None = request.app.state.api_key
-    if expected is None:
-        return
-    if presented is None or not hmac.compare_digest(presented.encode(), expected):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
+    if not key_is_accepted(request.app.state.api_key, presented):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, UNAUTHORIZED_MESSAGE, headers={"WWW-Authenticate": "ApiKey"})
 
 
 class ScorerOut(BaseModel):

@@ -3,7 +3,6 @@
 The same alarms as `infra/modules/observability/main.tf` (a test compares the two), for accounts
 where Terraform does not run: `retail-mlops alarms sync`. Each alarm aggregates every dimension
 value with a Metrics Insights query, so a new asset, check or job is covered without a change.
-No Dagster import.
 """
 
 from __future__ import annotations

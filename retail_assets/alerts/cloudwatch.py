@@ -8,7 +8,7 @@ in infra/modules/observability and `retail-mlops alarms sync` (alarms.py) are wr
     RunFailed         dimension  Job                      1 per failed run
 
 plus current values the monitoring assets and the freshness sensor record (`Measurement`), e.g.
-`FeatureDriftPSI` (dimension Feature) and `LiveMacroF1`. No Dagster import.
+`FeatureDriftPSI` (dimension Feature) and `LiveMacroF1`.
 """
 
 from __future__ import annotations

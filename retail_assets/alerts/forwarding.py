@@ -3,7 +3,7 @@
 The forwarding sensors (retail_assets/defs/monitoring/alerting.py) read Dagster's records and turn
 them into the plain values below; this module decides what to send and how far each cursor may
 move. A cursor only moves past what the sink took, so a sink outage delays alerts and never
-drops or repeats one. No Dagster import.
+drops or repeats one.
 """
 
 from __future__ import annotations

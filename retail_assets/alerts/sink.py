@@ -3,7 +3,7 @@
 Local: a structured log line plus one JSONL object per alert under `alerts/` in the lake (a disk or
 S3). CloudWatch (aws mode, cloudwatch.py) turns the same events into metric data points that
 alarms watch. Events carry a stable `alert_id`, so the local sink stores a repeat over the first
-copy instead of beside it. No Dagster import.
+copy instead of beside it.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ The landing zone is `landing/` under the lake root, on a disk or on S3, reached 
 `Lake` interface. A file's version is its fingerprint (sha256 on a disk, the ETag on S3). Every
 attempt raw_transactions makes is appended to the `ingest_log` table (status `ingested` or
 `rejected`), so the log says which file version each week was last built from, and a file that
-goes A -> B -> A is ingested three times. Plain logic shared by the landing sensor, the
-raw_transactions asset and the CLI: no Dagster import.
+goes A -> B -> A is ingested three times. Shared by the landing sensor, the
+raw_transactions asset and the CLI.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from retail_assets.ingest import contract
-from retail_assets.lake.tables import INGEST_LOG
+from retail_assets.ingest.tables import INGEST_LOG
 from retail_model.lake import Lake, StoredObject
 
 LANDING = "landing"
@@ -32,16 +32,6 @@ class LandedFile:
     @property
     def key(self) -> str:
         return self.stored.key
-
-
-@dataclass(frozen=True)
-class PendingFile:
-    landed: LandedFile
-    fingerprint: str
-
-    @property
-    def week(self) -> str:
-        return self.landed.week
 
 
 def landed_key(week: str) -> str:
@@ -71,25 +61,6 @@ def ingested_versions(lake: Lake) -> dict[str, dict]:
         .collect()
     )
     return {str(row["shop_week"]): row for row in latest.iter_rows(named=True)}
-
-
-def pending_files(lake: Lake) -> list[PendingFile]:
-    """Landed files whose week was never ingested, or was last ingested (or rejected) from other content.
-
-    The sensor asks this every tick, so a file whose size and stamp (mtime or ETag) match the
-    record is not fingerprinted again; only a file that looks different is, and only new
-    content makes it pending.
-    """
-    recorded = ingested_versions(lake)
-    pending = []
-    for landed in landed_files(lake):
-        record = recorded.get(landed.week) or {}
-        if (record.get("size"), record.get("stamp")) == (landed.stored.size, landed.stored.stamp):
-            continue
-        fingerprint = lake.fingerprint(landed.stored)
-        if record.get("fingerprint") != fingerprint:
-            pending.append(PendingFile(landed, fingerprint))
-    return pending
 
 
 def land_directory(source: Path, lake: Lake) -> list[str]:

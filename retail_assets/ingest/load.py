@@ -5,7 +5,7 @@ Delta commit replaces the group's weeks in raw, one in quarantine, one appends t
 (written last, so a load that dies half-way leaves its weeks pending and the next run redoes
 them). Memory stays bounded by the group, not by the number of weeks. A file that cannot be read
 is rejected (copied to landing/rejected/ with the reason, logged) and the other weeks go on; a
-rejected re-delivery never replaces a week's earlier good data. Plain logic: no Dagster import.
+rejected re-delivery never replaces a week's earlier good data.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import polars as pl
 
 from retail_assets.ingest.landing import LandedFile, log_rows, reject_file
 from retail_assets.ingest.reader import IngestResult, UnreadableFileError, count_lines, parse_weekly_file
-from retail_assets.lake.tables import BY_WEEK, INGEST_LOG, QUARANTINE, RAW
+from retail_assets.ingest.tables import BY_WEEK, INGEST_LOG, QUARANTINE, RAW
 from retail_model.lake import Lake
 
 DEFAULT_ROWS_PER_COMMIT = 400_000

@@ -9,7 +9,7 @@ independently of the parser, so kept + quarantined = data_lines is a real reconc
 
 Fast path: polars reads the file as one text column per physical line, and lines with no quote
 characters (all of them, in practice) are split on commas in one vectorised step; only lines
-with quotes go through Python's csv module. Plain logic: no Dagster import.
+with quotes go through Python's csv module.
 """
 
 from __future__ import annotations

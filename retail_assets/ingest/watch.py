@@ -5,7 +5,6 @@ A file is ready when its version differs from the one its week was last built fr
 stopped changing: the same size and stamp (mtime or ETag) at two looks in a row, so a file still
 being copied in is never ingested half-written. The state between looks is the sensor's cursor;
 everything else is read from the lake, so a restarted daemon neither re-ingests nor skips.
-Plain logic: no Dagster import.
 """
 
 from __future__ import annotations
@@ -69,6 +68,14 @@ def look(lake: Lake, watch: LandingWatch) -> tuple[list[ReadyFile], list[LandedF
             continue
         ready.append(ReadyFile(landed, fingerprint, int(record.get("generation") or 0)))
     return ready, settling, LandingWatch(observed, fingerprints)
+
+
+def pending_files(lake: Lake) -> list[ReadyFile]:
+    """Files whose content differs from what their week was last ingested (or rejected) from,
+    taken as settled: for the CLI, which lands the files itself and ingests them at once."""
+    seen_settled = LandingWatch({landed.key: [landed.stored.size, landed.stored.stamp] for landed in landed_files(lake)})
+    ready, _, _ = look(lake, seen_settled)
+    return ready
 
 
 def contiguous_blocks(order: list[str], wanted: set[str]) -> list[list[str]]:

@@ -1,8 +1,7 @@
 """The pipeline's Delta tables: names, partition columns, and the writes each hop makes.
 
 Every write is one Delta commit and returns the version it created; every read pins one
-version, so what a hop read and what it wrote can both be named in its metadata. Plain logic:
-no Dagster import.
+version, so what a hop read and what it wrote can both be named in its metadata.
 """
 
 from __future__ import annotations
@@ -12,18 +11,15 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from retail_assets.ingest.tables import INGEST_LOG, QUARANTINE, RAW
 from retail_assets.lake.transforms import inconsistent_baskets, normalised_lines, silver_from_raw
 from retail_model.lake import Lake, TableSnapshot
 
-RAW = "raw"
-QUARANTINE = "quarantine"
-INGEST_LOG = "ingest_log"  # one row per ingested file version: what raw and quarantine were built from
 SILVER = "silver"
 BASKET_QUARANTINE = "basket_quarantine"  # whole baskets whose lines disagree, kept out of silver
 GOLD = "gold"
 FEATURES = "features"
 
-BY_WEEK = ("shop_week",)
 BY_REGION_AND_TYPE = ("store_region", "basket_type")
 
 

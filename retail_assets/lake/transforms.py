@@ -1,4 +1,4 @@
-"""Silver lines and gold baskets: plain polars transformations, no Dagster import."""
+"""Silver lines and gold baskets: plain polars transformations."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ after the API answered at checkout. Predictions are joined to gold by basket id;
 (XX) baskets are left out, as from every model metric; a basket the same model scored twice
 counts once (its latest answer). Scores come from the project's one metrics function
 (training/metrics.py), so a live macro-F1 means what the test macro-F1 in metrics.json means.
-No Dagster import.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from retail_assets.training.metrics import evaluate
+from retail_training.metrics import evaluate
 from retail_model.labels import CLASS_BY_CODE, UNCLASSIFIED_CODE
 
 

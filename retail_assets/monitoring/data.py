@@ -3,7 +3,7 @@
 The training rows are read back exactly as the model saw them: the `features` table at the Delta
 version its metrics.json records, cut to its training weeks. Both sides are capped at a seeded
 sample of `MAX_ROWS` baskets, which keeps a PSI's precision far beyond its thresholds while
-memory stays flat however large the lake grows. No Dagster import.
+memory stays flat however large the lake grows.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from retail_model.artifact import METRICS_FILE_NAME, model_key
 from retail_model.lake import Lake
 from retail_model.predictions import PREDICTIONS_TABLE
 
@@ -36,9 +37,9 @@ class TrainingWindow:
 
 
 def training_window(lake: Lake, model_version: str) -> TrainingWindow:
-    metrics = lake.read_json(f"models/{model_version}/metrics.json")
+    metrics = lake.read_json(model_key(model_version, METRICS_FILE_NAME))
     if metrics is None:
-        raise MonitoringDataError(f"model {model_version} has no metrics.json in {lake.uri_of(f'models/{model_version}')}")
+        raise MonitoringDataError(f"model {model_version} has no metrics.json in {lake.uri_of(model_key(model_version))}")
     version = metrics.get("data_versions", {}).get(FEATURES_TABLE)
     weeks = metrics.get("split", {}).get("train_weeks") or []
     if version is None or not weeks:

@@ -9,7 +9,7 @@ A "feature" here is what a person thinks of as one: `store_region` (over its val
 
 Under 0.1 is usually read as stable, 0.1-0.25 as a moderate shift, above 0.25 as a major one.
 Written with polars rather than taken from a drift library (evidently and the like pull in a
-large dependency tree for one formula). No Dagster import.
+large dependency tree for one formula).
 """
 
 from __future__ import annotations

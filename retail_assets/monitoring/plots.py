@@ -1,4 +1,4 @@
-"""The monitoring assets' plots and tables, as people see them in the Dagster UI. No Dagster import."""
+"""The monitoring assets' plots and tables, as people see them in the Dagster UI."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """When the served model counts as drifted or degraded: the thresholds and the verdicts.
 
 Built once from the settings (RETAIL_DRIFT_*, RETAIL_LIVE_*, RETAIL_MONITOR_MIN_ROWS) by the
-resources module. No Dagster import.
+resources module.
 """
 
 from __future__ import annotations

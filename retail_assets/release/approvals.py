@@ -7,7 +7,6 @@ Two situations call for a release run:
   is newer than the serving one: release it. Versions the gate approved at registration are
   released by their own training run, so the sensor leaves them alone.
 Each request has a run key, so a sensor restart never releases the same decision twice.
-No Dagster import.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ asks the Service for a prediction; nothing else. `KubernetesCluster` (`release/k
 does these over the `kubernetes` client; the tests use an in-memory fake. Objects travel as plain
 dicts in the API's own field names (`metadata.generation`, `status.updatedReplicas`), exactly as
 `kubectl get -o json` shows them, so rendered manifests and live objects compare directly.
-No Dagster import.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ The steps, each of which may stop the release:
 6. only then the registry records the release (the API's and the monitoring's record of what serves).
 
 A failure after step 3 rolls the Deployment back to the revision that served before, waits for it,
-and leaves the registry's record unchanged, so it stays true. No Dagster import.
+and leaves the registry's record unchanged, so it stays true.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ Credentials: in a pod, its service account (the Dagster run pods' `dagster` acco
 RoleBinding made by Terraform lets edit the `retail` namespace); elsewhere the kubeconfig
 (`KUBECONFIG`, `~/.kube/config`). They are loaded on the first call, not when the definitions load.
 Responses are read as raw JSON (`_preload_content=False`), so objects are the API's own dicts.
-No Dagster import.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ kustomize's content hash, so the pods roll), the Deployment's `retail-mlops.io/m
 annotation, and the container image when one is given. The names come out identical to the
 render's, so the workflow's next `kubectl apply` changes nothing it need not
 (tests/test_release_eks.py compares the two). Doing it here keeps kubectl and the account's values
-out of the Dagster image. No Dagster import.
+out of the Dagster image.
 """
 
 from __future__ import annotations

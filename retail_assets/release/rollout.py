@@ -4,7 +4,6 @@ The conditions are `kubectl rollout status`'s (the controller has seen the chang
 updated, the old ones gone, the new ones available; the Progressing condition has not passed its
 `progressDeadlineSeconds`), plus two it lacks: a pod of the new revision that cannot start
 (crash-looping, image not pullable) ends the wait at once, and so does our own deadline.
-No Dagster import.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The model was smoke-tested before the rollout (`smoke.answers_real_baskets`); this checks the
 deployed service: the pods load it, authenticate the call, and answer `POST /v1/predict/batch`
-with that very version and a probability distribution for every basket. No Dagster import.
+with that very version and a probability distribution for every basket.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from retail_assets.features.table import basket_from_gold
+from retail_model.features.table import basket_from_gold
 from retail_assets.lake import tables
 from retail_model.artifact import PriceSensitivityModel
 from retail_model.basket import Basket

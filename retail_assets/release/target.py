@@ -4,7 +4,7 @@ Local: the release pointer in the registry, which the API polls and hot-swaps to
 target (aws mode) renders and applies the Kubernetes manifests and watches the rollout. Either
 way a version that is not Approved is refused, the candidate must pass `smoke_test` before
 anything moves, and the registry's record of what serves is written only once the new version is
-live. `rollback` serves the latest earlier release that is still Approved. No Dagster import.
+live. `rollback` serves the latest earlier release that is still Approved.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 Both models are then measured on exactly the same baskets with the same metrics function, so the
 comparison says which model is better on the latest weeks, not which one had an easier test set.
-No Dagster import.
 """
 
 from __future__ import annotations
@@ -11,8 +10,8 @@ import numpy as np
 
 from retail_assets.training.data import channel_prefix
 from retail_assets.training.gate import ChampionScore
-from retail_assets.training.job import TrainingInputError, read_channel
-from retail_assets.training.metrics import evaluate
+from retail_training.job import TrainingInputError, read_channel
+from retail_training.metrics import evaluate
 from retail_model.artifact import ModelLoadError
 from retail_model.lake import Lake
 from retail_model.registry import ModelRegistry

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from retail_model.lake import Lake
-
-# A job's channels live in the lake as SageMaker lays them out in the container.
-LINEAGE_FILE = "_lineage.json"  # in the train channel: the table versions the channels were cut from
+from retail_training.job import LINEAGE_FILE
 
 
 class NotEnoughWeeksError(Exception):

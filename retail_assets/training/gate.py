@@ -7,7 +7,6 @@ Four criteria, each reported with its figure and its threshold:
 - champion/challenger: not worse than the model serving now, scored on the *same* test weeks,
   by more than `champion_margin` macro-F1 (skipped when nothing serves, or when the serving model
   was built for another feature version and could not serve these features anyway).
-No Dagster import.
 """
 
 from __future__ import annotations

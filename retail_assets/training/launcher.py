@@ -1,10 +1,10 @@
 """`TrainingLauncher`: channels in the lake in, a model URI and its metrics out.
 
-The launcher runs the SageMaker-contract entrypoint (training/entrypoint.py) on a job's
+The launcher runs the SageMaker-contract entrypoint (retail_training/entrypoint.py) on a job's
 channels, `training/jobs/<version>/input/data/{train,test}` in the lake, and leaves the model
 in the lake's `models/<version>/` (model.joblib, metrics.json). It hands back the model's
 URI, never a local path, so the same asset code serves a subprocess here and a SageMaker
-training job in aws mode. No Dagster import.
+training job in aws mode.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retail_assets.training.data import channel_prefix, job_prefix
+from retail_model.artifact import model_key
 from retail_model.lake import Lake
 from retail_model.registry import model_directory_uri
 
@@ -81,7 +82,7 @@ class SubprocessTrainingLauncher(TrainingLauncher):
             if not (model_dir / "model.joblib").is_file() or not metrics_file.is_file():
                 raise TrainingFailedError(f"training job {version} succeeded but left no model.joblib/metrics.json")
             metrics = json.loads(metrics_file.read_text())
-            self.lake.upload_directory(model_dir, f"models/{version}")
+            self.lake.upload_directory(model_dir, model_key(version))
         log(f"training job subprocess:{version} completed in {metrics.get('training_seconds', '?')}s: winner {metrics.get('winner')}")
         return TrainingOutcome(
             model_uri=model_directory_uri(self.lake, version),
@@ -108,7 +109,7 @@ class SubprocessTrainingLauncher(TrainingLauncher):
         }
         with log_file.open("w") as log:
             completed = subprocess.run(
-                [sys.executable, "-m", "retail_assets.training.entrypoint"],
+                [sys.executable, "-m", "retail_training.entrypoint"],
                 env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -2,7 +2,7 @@
 
 The channels are already in the S3 lake (`training/jobs/<version>/input/data/{train,test}`,
 written by the training asset); the job reads them, runs `python -m
-retail_assets.training.entrypoint` in the project's image (the same script the subprocess
+retail_training.entrypoint` in the project's image (the same script the subprocess
 launcher runs locally), and SageMaker uploads /opt/ml/model as `model.tar.gz` under
 `sagemaker/jobs/<job>/output/`. The launcher streams the job's status to the run log, then
 unpacks the artefact into the lake's `models/<version>/`, the place every later step reads.
@@ -17,7 +17,7 @@ SDK v3 (`sagemaker.core.resources.TrainingJob`) rather than `sagemaker.train.Mod
 ModelTrainer sets a container entrypoint only through its own driver scripts, which it stages in
 the account's default SageMaker bucket (the execution role may read only the lake), whereas
 TrainingJob.create takes the entrypoint as given. The SDK is imported here, at first use:
-importing it costs seconds, and local mode never needs it. No Dagster import.
+importing it costs seconds, and local mode never needs it.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from pathlib import Path
 
 from retail_assets.training.data import channel_prefix
 from retail_assets.training.launcher import TrainingFailedError, TrainingLauncher, TrainingOutcome
-from retail_model.artifact import MODEL_FILE_NAME
+from retail_model.artifact import MODEL_FILE_NAME, model_key
 from retail_model.lake import S3Lake
 from retail_model.registry import model_directory_uri
 from retail_model.settings import DEFAULT_MODEL_GROUP, AwsSettings
 
-ENTRYPOINT = ["python", "-m", "retail_assets.training.entrypoint"]
+ENTRYPOINT = ["python", "-m", "retail_training.entrypoint"]
 TERMINAL = ("Completed", "Failed", "Stopped")
 
 
@@ -201,7 +201,7 @@ class SageMakerTrainingLauncher(TrainingLauncher):
             if missing:
                 raise TrainingFailedError(f"SageMaker training job {name}: {artefact} lacks {missing}; nothing was registered")
             metrics_text = (model_dir / "metrics.json").read_text()
-            self.lake.upload_directory(model_dir, f"models/{version}")
+            self.lake.upload_directory(model_dir, model_key(version))
         return json.loads(metrics_text)
 
     def _export_aws_environment(self) -> None:

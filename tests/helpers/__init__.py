@@ -1,0 +1,1 @@
+"""What several tests share: fakes for the parts that cannot run here, data builders, process control."""

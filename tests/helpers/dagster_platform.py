@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from helpers.postgres import PostgresServer
+from tests.helpers.postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parents[2]
 VALUES = REPO / "deploy" / "dagster" / "values.yaml"

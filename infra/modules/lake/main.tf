@@ -1,5 +1,5 @@
-# The lake bucket: Delta tables, landing files, models and the prediction log (DESIGN.md's layout
-# under s3://<bucket>/<prefix>/). Encrypted with its own customer-managed key, versioned, TLS-only,
+# The lake bucket: Delta tables, landing files, models and the prediction log (the lake layout
+# of README.md, under s3://<bucket>/<prefix>/). Encrypted with its own customer-managed key, versioned, TLS-only,
 # never public, access-logged, Intelligent-Tiering for data whose access pattern is unknown, and a
 # lifecycle for old versions and for landing files.
 

@@ -5,7 +5,7 @@ import polars as pl
 
 from retail_assets.defs.asset_keys import FEATURES, GOLD
 from retail_assets.defs.metadata import delta_metadata, table_metadata
-from retail_assets.features.table import build_feature_table
+from retail_model.features.table import build_feature_table
 from retail_assets.lake import tables
 from retail_model import FEATURE_VERSION
 from retail_model.lake import Lake
@@ -26,7 +26,7 @@ BASKETS_PER_CHUNK = 100_000
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7)),
 )
 def basket_features(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]) -> dg.MaterializeResult:
-    """Model-ready features of every basket, computed by the same code the inference API runs."""
+    """Model-ready features of every basket: the feature definition the inference API also computes (two implementations proven equal)."""
     try:
         rebuild = tables.rebuild_table(
             lake, tables.GOLD, tables.FEATURES, build_feature_table, summarize=_feature_totals, rows_per_chunk=BASKETS_PER_CHUNK

@@ -9,7 +9,7 @@ from retail_assets.defs.partitions import shop_weeks, store_regions
 from retail_assets.ingest.landing import landed_files, landed_key
 from retail_assets.ingest.load import load_weeks
 from retail_assets.ingest.reader import IngestResult
-from retail_assets.lake.tables import RAW as RAW_TABLE
+from retail_assets.ingest.tables import RAW as RAW_TABLE
 from retail_assets.reporting import counts_markdown
 from retail_model.lake import Lake
 

@@ -3,7 +3,7 @@ import polars as pl
 
 from retail_assets.defs.asset_keys import RAW
 from retail_assets.ingest.landing import ingested_versions
-from retail_assets.lake.tables import QUARANTINE, RAW as RAW_TABLE
+from retail_assets.ingest.tables import QUARANTINE, RAW as RAW_TABLE
 from retail_model.lake import Lake
 
 

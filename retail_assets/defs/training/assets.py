@@ -20,6 +20,7 @@ from retail_assets.training.report import (
     per_class_markdown,
     top_features_markdown,
 )
+from retail_model.artifact import GATE_FILE_NAME, METRICS_FILE_NAME, MODEL_CARD_FILE_NAME, model_key
 from retail_model.lake import Lake
 from retail_model.registry import ModelRegistry, RegistryError, VersionExistsError, model_directory_uri
 
@@ -62,7 +63,7 @@ def price_sensitivity_model(
     except TrainingFailedError as error:
         raise dg.Failure(str(error)) from error
     metrics = outcome.metrics
-    lake.write_bytes(f"models/{version}/model_card.md", model_card(version, metrics).encode())
+    lake.write_bytes(model_key(version, MODEL_CARD_FILE_NAME), model_card(version, metrics).encode())
     return dg.MaterializeResult(
         metadata={
             "model_version": version,
@@ -113,8 +114,8 @@ def registered_model(
     if entry is None:
         champion = score_serving_model(model_registry, lake, version)
         result = promotion_gate.evaluate(metrics, champion)
-        lake.write_json(f"models/{version}/gate.json", result.to_dict())
-        lake.write_bytes(f"models/{version}/model_card.md", model_card(version, metrics, result.to_dict()).encode())
+        lake.write_json(model_key(version, GATE_FILE_NAME), result.to_dict())
+        lake.write_bytes(model_key(version, MODEL_CARD_FILE_NAME), model_card(version, metrics, result.to_dict()).encode())
         lineage = {
             "data_versions": metrics.get("data_versions", {}),
             "feature_version": metrics.get("feature_version", ""),
@@ -136,7 +137,7 @@ def registered_model(
             )
         except VersionExistsError:  # registered by a concurrent run between our look and our write
             entry = model_registry.get(version)
-    gate = lake.read_json(f"models/{version}/gate.json") or {}
+    gate = lake.read_json(model_key(version, GATE_FILE_NAME)) or {}
     context.log.info(f"model {version} is {entry.status}: {gate.get('summary', entry.description)}")
     return dg.MaterializeResult(
         metadata={
@@ -152,7 +153,7 @@ def registered_model(
 
 
 def read_metrics(lake: Lake, version: str) -> dict:
-    metrics = lake.read_json(f"models/{version}/metrics.json")
+    metrics = lake.read_json(model_key(version, METRICS_FILE_NAME))
     if metrics is None:
-        raise dg.Failure(f"model {version} has no metrics.json in {lake.uri_of(f'models/{version}')}")
+        raise dg.Failure(f"model {version} has no metrics.json in {lake.uri_of(model_key(version))}")
     return metrics

@@ -3,6 +3,7 @@ import dagster as dg
 from retail_assets.defs.asset_keys import MODEL, REGISTERED
 from retail_assets.defs.training.assets import read_metrics
 from retail_assets.defs.training.provenance import upstream_version
+from retail_model.artifact import GATE_FILE_NAME, model_key
 from retail_model.lake import Lake
 from retail_model.registry import REJECTED, ModelRegistry
 
@@ -14,7 +15,7 @@ def model_passed_promotion_gate(
     """The promotion gate: the model this run registered is not Rejected, or nothing later in the run releases it."""
     version = upstream_version(context, REGISTERED).version
     entry = model_registry.get(version)
-    gate = lake.read_json(f"models/{version}/gate.json") or {}
+    gate = lake.read_json(model_key(version, GATE_FILE_NAME)) or {}
     return dg.AssetCheckResult(
         passed=entry.status != REJECTED,
         metadata={"model_version": version, "status": entry.status, "gate": gate.get("summary", entry.description)},
