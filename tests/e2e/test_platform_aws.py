@@ -31,8 +31,9 @@ checks the gate itself), and the live-accuracy floor is set above any score (RET
 =0.99): the planted failing check. Monitors run from GraphQL (the UI's Materialize), since their
 automation is a daily cron.
 
-Time: see docs/platform_test.md (the run's time is dominated by the sensors' intervals: a landed
-file is ingested on the second look, 30 s apart, and raw_updated_sensor looks every 60 s).
+Time: the test prints it (run with -s). It is set mostly by the sensors' intervals (a landed file
+is ingested at the second look, 30 s apart; raw_updated_sensor looks every 60 s; the automation
+sensors every 30 s) and by how busy the machine is; README.md, "The platform test", gives a figure.
 """
 
 from __future__ import annotations
