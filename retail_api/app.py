@@ -1,7 +1,8 @@
 """The application: `uvicorn retail_api.app:create_app --factory` (or `retail-mlops serve`).
 
-Settings are read when the app is created. The lifespan loads the model once (and keeps it in
-step with the registry, see model_store) and runs the prediction log's writer. `RetailApi` is
+Settings are read when the app is created. The lifespan loads the model (the version
+RETAIL_MODEL_VERSION pins, or the registry's release, kept in step with it: see model_store) and
+runs the prediction log's writer. `RetailApi` is
 the ASGI app uvicorn runs: it gives every request an id and its metrics, sends the two prediction
 endpoints down their raw fast path (retail_api.predict) and everything else (probes, /v1/model,
 /metrics, /docs, /openapi.json) to FastAPI.

@@ -99,17 +99,20 @@ class ModelStore:
             return False
         try:
             entry = self.registry.get(version)
-        except RegistryError as error:  # not registered (a typo, or another group)
-            if self.serving is None:
-                self._failed(f"RETAIL_MODEL_VERSION={version} cannot be served: {error}; pin a registered, Approved version "
-                             "(`retail-mlops models list`) or leave RETAIL_MODEL_VERSION empty to follow the release")
+        except RegistryError as error:  # not registered (a typo, another group, or deleted since)
+            self._stop_or_refuse(f"RETAIL_MODEL_VERSION={version} cannot be served: {error}; pin a registered, Approved version "
+                                 "(`retail-mlops models list`) or leave RETAIL_MODEL_VERSION empty to follow the release")
             return False
         except Exception as error:  # noqa: BLE001 - unreachable registry: transient, try again later
-            self._failed(f"cannot read model version {version} from the registry {self.registry!r}: {error}")
+            message = f"cannot read model version {version} from the registry {self.registry!r}: {error}"
+            if self.serving is None:
+                self._failed(message)
+            else:  # the loaded model keeps serving; its status is asked again at the next poll
+                self._record_failure(message)
             return False
         if entry.status != APPROVED:
             self._stop_or_refuse(f"the pinned model version {version} (RETAIL_MODEL_VERSION) is {entry.status}{_why(entry)}; "
-                                        f"only an Approved version serves: {WHAT_TO_DO}, which pins the pods to it")
+                                 f"only an Approved version serves: {WHAT_TO_DO} (a release pins the pods to it)")
             return False
         if self.serving is not None:
             return False  # loaded once: the pin never changes while the process runs
@@ -137,15 +140,15 @@ class ModelStore:
             return False  # the same release failed recently: wait out the backoff
         if self._load(entry):
             return True
-        if self.serving is not None:
-            self._stop_unless_approved(self.serving.entry.version)
+        if self.serving is not None:  # a rejected model must not keep serving because its successor failed
+            self._stop_unless_approved(self.serving.entry.version, f"model version {entry.version}, which should replace it, could not be loaded")
         return False
 
     def _nothing_may_serve(self, released) -> None:
         """The registry names no version to serve: none released and none Approved, or the
         released one was rejected and no earlier release is still Approved."""
         if self.serving is not None:
-            self._stop_unless_approved(self.serving.entry.version)
+            self._stop_unless_approved(self.serving.entry.version, "no earlier release is still Approved")
             return
         why = f"no released or Approved model in {self.registry!r}"
         if released is not None:
@@ -154,7 +157,7 @@ class ModelStore:
                 why = f"the released model version {entry.version} is {entry.status}{_why(entry)} and no earlier release is still Approved"
         self.last_error = f"{why}: {WHAT_TO_DO}"
 
-    def _stop_unless_approved(self, version: str) -> None:
+    def _stop_unless_approved(self, version: str, instead: str) -> None:
         try:
             entry = self.registry.get(version)
         except RegistryError:
@@ -163,8 +166,7 @@ class ModelStore:
         except Exception:  # noqa: BLE001 - cannot tell now: keep serving, the next poll asks again
             return
         if entry.status != APPROVED:
-            self._stop(f"model version {version} is {entry.status}{_why(entry)} and no earlier release is still Approved, "
-                       f"so it no longer serves: {WHAT_TO_DO}")
+            self._stop(f"model version {version} is {entry.status}{_why(entry)} and {instead}, so it no longer serves: {WHAT_TO_DO}")
 
     # -- loading, failing, stopping -------------------------------------------------------------
 

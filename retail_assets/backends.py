@@ -70,6 +70,7 @@ def training_launcher(settings: PipelineSettings, lake: Lake) -> TrainingLaunche
         spot=settings.sagemaker_spot,
         max_wait_seconds=settings.sagemaker_max_wait_seconds,
         poll_seconds=settings.sagemaker_poll_seconds,
+        output_kms_key_id=settings.sagemaker_output_kms_key_id,
         base_job_name=settings.model_group,
     )
     return SageMakerTrainingLauncher(lake, job, settings.aws)

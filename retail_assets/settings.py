@@ -43,7 +43,8 @@ class PipelineSettings(SharedSettings):
     retrain_on_drift: bool = False  # a drift or accuracy breach (ERROR) requests a retrain
     training_timeout_seconds: int = Field(default=3600, gt=0)  # also the SageMaker job's MaxRuntimeInSeconds
     # SageMaker training (RETAIL_TRAINING=sagemaker, the aws default): the execution role, the
-    # image holding this project (deploy/docker/dagster.Dockerfile), the instance, managed spot.
+    # training image (deploy/docker/training.Dockerfile), the instance, managed spot (the aws
+    # ConfigMap turns it on).
     sagemaker_role_arn: str | None = None
     sagemaker_image_uri: str | None = None
     sagemaker_instance_type: str = "ml.m5.xlarge"
@@ -51,6 +52,7 @@ class PipelineSettings(SharedSettings):
     sagemaker_spot: bool = False
     sagemaker_max_wait_seconds: int = Field(default=7200, gt=0)  # spot: runtime + waiting for capacity
     sagemaker_poll_seconds: float = Field(default=30.0, gt=0)
+    sagemaker_output_kms_key_id: str | None = None  # the lake's key (Terraform sets it): model.tar.gz under it
     # The EKS release (RETAIL_RELEASE=eks, the aws default; docs/deploy.md, "Releasing from Dagster"):
     # the API's Deployment, the image to roll out with the model (unset: keep the one running),
     # how long a rollout may take, and where the smoke prediction reaches the Service.

@@ -9,7 +9,8 @@ Candidates and their settings are compared on the train channel's latest weeks (
 search.py), the winner is refit on the whole train channel and scored once on the test channel,
 which no choice ever looks at. This module runs the job and writes what it produced; the job
 contract (environment, arguments, hyperparameters, channels) is in job.py, the models in
-candidates.py and the one metrics function in metrics.py. See docs/training.md for the
+candidates.py, the one metrics function in metrics.py, and starting as root in SageMaker's
+container (then training as RETAIL_TRAINING_USER) in container.py. See docs/training.md for the
 hyperparameters and every metrics.json field.
 """
 
@@ -30,6 +31,7 @@ import polars as pl
 
 from retail_training.candidates import Design, class_positions, fit_classifier, predict_codes, refit_params
 from retail_training.job import LINEAGE_FILE
+from retail_training.container import TrainingEnvironmentError, become_training_user, require_writable
 from retail_training.explain import top_features
 from retail_training.job import Channel, TrainingInputError, TrainingJob, parse_job, read_channel
 from retail_training.metrics import evaluate
@@ -143,32 +145,37 @@ def _write_json(path: Path, payload: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Exit 0 trained; 1 failed, with the reason in SM_OUTPUT_DIR/failure; 2 failed and the reason could not be written."""
     environ = os.environ if environ is None else environ
     try:
-        metrics = train(parse_job(argv, environ))
-    except TrainingInputError as error:
-        _report_failure(environ, f"training input error: {error}")
-        return 1
+        become_training_user(environ)
+        job = parse_job(argv, environ)
+        output_dir = Path(environ["SM_OUTPUT_DIR"]) if environ.get("SM_OUTPUT_DIR") else None
+        require_writable([job.model_dir, job.output_data_dir, job.checkpoint_dir, output_dir])
+        metrics = train(job)
+    except (TrainingInputError, TrainingEnvironmentError) as error:
+        kind = "input" if isinstance(error, TrainingInputError) else "environment"
+        return _report_failure(environ, f"training {kind} error: {error}")
     except Exception:
-        _report_failure(environ, f"training failed unexpectedly:\n{traceback.format_exc()}")
-        return 1
+        return _report_failure(environ, f"training failed unexpectedly:\n{traceback.format_exc()}")
     print(json.dumps({"macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"], "winner": metrics["winner"]}))
     return 0
 
 
-def _report_failure(environ: Mapping[str, str], message: str) -> None:
-    """stderr for people, SM_OUTPUT_DIR/failure for SageMaker's FailureReason."""
+def _report_failure(environ: Mapping[str, str], message: str) -> int:
+    """stderr for people, SM_OUTPUT_DIR/failure for SageMaker's FailureReason; the exit code says which reached."""
     print(message, file=sys.stderr)
-    if environ.get("SM_OUTPUT_DIR"):
-        _write_text_safely(Path(environ["SM_OUTPUT_DIR"]) / "failure", message)
-
-
-def _write_text_safely(path: Path, text: str) -> None:
+    if not environ.get("SM_OUTPUT_DIR"):
+        return 1
+    path = Path(environ["SM_OUTPUT_DIR"]) / "failure"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(message)
     except OSError as error:
-        print(f"could not write {path}: {error}", file=sys.stderr)
+        # Not swallowed: SageMaker would show only "exit code 2", so the log says why its reason is missing.
+        print(f"the failure reason could not be written to {path} ({error}); SageMaker's FailureReason will not carry it", file=sys.stderr)
+        return 2
+    return 1
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@
 # are started with `dagster api execute_run ...`; so the image has no ENTRYPOINT, and its CMD only
 # serves `docker run` without arguments.
 #
-# The same image can be the SageMaker training image (RETAIL_SAGEMAKER_IMAGE_URI): the training
-# job sets the container entrypoint to `python -m retail_training.entrypoint`, the script
-# that runs as a local subprocess in local mode (docs/training.md).
+# SageMaker training jobs run deploy/docker/training.Dockerfile instead (RETAIL_SAGEMAKER_IMAGE_URI):
+# SageMaker needs an image that starts as root.
 
 # Debian 12 slim, Python 3.11 (the project's `requires-python`), pinned by tag and index digest:
-# the same base as api.Dockerfile (tests/test_deploy_docker.py keeps them equal).
+# the same base as api.Dockerfile (tests/deploy/test_deploy_docker.py keeps them equal).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 FROM ${PYTHON_IMAGE} AS build
@@ -30,6 +29,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all
 # Source folders are copied rather than `pip install --no-deps .`, for the reason given in
 # api.Dockerfile: no build backend fetched at build time, and the import path is exactly these.
 COPY retail_assets /app/retail_assets
+COPY retail_training /app/retail_training
 COPY retail_model /app/retail_model
 COPY retail_api /app/retail_api
 RUN /opt/venv/bin/python -m compileall -q /app

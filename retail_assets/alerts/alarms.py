@@ -24,6 +24,9 @@ class AlarmSpec:
     threshold: float = 1
     comparison: str = "GreaterThanOrEqualToThreshold"
     notify_ok: bool = True  # also tell on-call when the alarm clears
+    # A state gauge is reported every tick; no data means the sink (or the daemon) is down, which
+    # says nothing about the check: keep the state. An event metric has data only when it happens.
+    treat_missing_data: str = "ignore"
 
     def name(self, prefix: str) -> str:
         return f"{prefix}-{self.suffix}"
@@ -39,7 +42,7 @@ class AlarmSpec:
             "EvaluationPeriods": self.evaluation_periods,
             "Threshold": float(self.threshold),
             "ComparisonOperator": self.comparison,
-            "TreatMissingData": "notBreaching",  # no data point: nothing failed
+            "TreatMissingData": self.treat_missing_data,
             "Metrics": [
                 {
                     "Id": self.query_id,
@@ -58,21 +61,19 @@ class AlarmSpec:
 PIPELINE_ALARMS: tuple[AlarmSpec, ...] = (
     AlarmSpec(
         suffix="asset-check-failed",
-        description="A Dagster asset check failed with Severity ERROR. The Asset and Check dimensions on the dashboard say which.",
-        query_id="failed",
-        label="Failed ERROR checks",
-        expression="SELECT SUM(AssetCheckFailed) FROM SCHEMA(\"{namespace}\", Asset, Check, Severity) WHERE Severity = 'ERROR'",
+        description="A Dagster asset check is failing with Severity ERROR (OK when it passes again). The Asset and Check dimensions on the dashboard say which.",
+        query_id="failing",
+        label="Failing ERROR checks",
+        expression="SELECT MAX(AssetCheckFailing) FROM SCHEMA(\"{namespace}\", Asset, Check, Severity) WHERE Severity = 'ERROR'",
         period=300,
     ),
     AlarmSpec(
         suffix="freshness-failed",
-        description="An asset (raw, gold, features or the model) missed its freshness policy: new data is not flowing.",
+        description="An asset (raw, gold, features or the model) misses its freshness policy: new data is not flowing (OK when it is fresh again).",
         query_id="stale",
         label="Stale assets",
-        expression='SELECT MAX(FreshnessFailed) FROM SCHEMA("{namespace}", Asset)',
-        period=900,
-        evaluation_periods=2,
-        datapoints_to_alarm=2,
+        expression='SELECT MAX(FreshnessFailing) FROM SCHEMA("{namespace}", Asset)',
+        period=300,
     ),
     AlarmSpec(
         suffix="run-failed",
@@ -82,6 +83,7 @@ PIPELINE_ALARMS: tuple[AlarmSpec, ...] = (
         expression='SELECT SUM(RunFailed) FROM SCHEMA("{namespace}", Job)',
         period=300,
         notify_ok=False,  # a run failure is an event, not a state: nothing "clears"
+        treat_missing_data="notBreaching",  # no data point: no run failed in that period
     ),
 )
 

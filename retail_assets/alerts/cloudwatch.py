@@ -3,12 +3,13 @@
 The metric contract (namespace `RETAIL_ALERTS_NAMESPACE`, default `RetailMLOps`), which the alarms
 in infra/modules/observability and `retail-mlops alarms sync` (alarms.py) are written against:
 
-    AssetCheckFailed  dimensions Asset, Check, Severity   1 per failed evaluation, 0 for a recovery
-    FreshnessFailed   dimension  Asset                    1 when the asset misses its policy, else 0
-    RunFailed         dimension  Job                      1 per failed run
+    AssetCheckFailed  dimensions Asset, Check, Severity   event: 1 per failed evaluation, 0 for a recovery
+    FreshnessFailed   dimension  Asset                    event: 1 when the asset misses its policy, 0 when fresh again
+    RunFailed         dimension  Job                      event: 1 per failed run
 
-plus current values the monitoring assets and the freshness sensor record (`Measurement`), e.g.
-`FeatureDriftPSI` (dimension Feature) and `LiveMacroF1`.
+plus current values the sensors and monitoring assets record (`Measurement`): the state gauges
+the state alarms watch, `AssetCheckFailing` and `FreshnessFailing` (states.py), every tick, and
+`FeatureDriftPSI` (dimension Feature) and `LiveMacroF1` once a day.
 """
 
 from __future__ import annotations

@@ -51,21 +51,23 @@ class CheckExecution:
 
 @dataclass(frozen=True)
 class CheckCursor:
-    """Every execution id <= `after` is dealt with, and so are the ids in `handled`."""
+    """Every execution id <= `after` is dealt with, and so are the ids in `handled`. `failing` is
+    what fails right now, {asset: {check: {partition: severity}}} (see states.py)."""
 
     after: int = 0
     handled: tuple[int, ...] = ()
     since: float | None = None  # the sensor's first tick; None before it
+    failing: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def parse(cls, text: str | None) -> CheckCursor:
         if not text:
             return cls()
         data = json.loads(text)
-        return cls(data["after"], tuple(data.get("handled", ())), data.get("since"))
+        return cls(data["after"], tuple(data.get("handled", ())), data.get("since"), data.get("failing", {}))
 
     def serialize(self) -> str:
-        return json.dumps({"after": self.after, "handled": sorted(self.handled), "since": self.since})
+        return json.dumps({"after": self.after, "handled": sorted(self.handled), "since": self.since, "failing": self.failing}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,14 @@ class CheckPlan:
     alerts: list[tuple[int, Alert]]  # by execution id, oldest first
     quiet: set[int]  # settled executions that need no alert (a pass, a check that never ran)
     seen: set[int]  # every execution newer than the cursor
+
+    def first(self, count: int) -> CheckPlan:
+        """Only the `count` oldest alerts, and what lies before the last of them: a backlog larger
+        than one tick should send goes out over the following ticks, oldest first."""
+        if len(self.alerts) <= count:
+            return self
+        last = self.alerts[count - 1][0]
+        return CheckPlan(self.alerts[:count], {i for i in self.quiet if i <= last}, {i for i in self.seen if i <= last})
 
 
 def plan_check_alerts(
@@ -100,13 +110,16 @@ def plan_check_alerts(
     return CheckPlan(sorted(alerts, key=lambda pair: pair[0]), quiet, seen)
 
 
-def next_check_cursor(cursor: CheckCursor, plan: CheckPlan, delivered: Iterable[int], since: float) -> CheckCursor:
+def next_check_cursor(
+    cursor: CheckCursor, plan: CheckPlan, delivered: Iterable[int], since: float, failing: dict | None = None
+) -> CheckCursor:
     """Move `after` up to the first execution still open (running, or its alert not delivered)."""
     done = set(cursor.handled) | plan.quiet | set(delivered)
     open_ids = sorted(i for i in plan.seen if i not in done)
     highest = max(plan.seen, default=cursor.after)
     after = max(cursor.after, open_ids[0] - 1 if open_ids else highest)
-    return CheckCursor(after, tuple(sorted(i for i in done if i > after)), since)
+    handled = tuple(sorted(i for i in done if i > after))
+    return CheckCursor(after, handled, since, cursor.failing if failing is None else failing)
 
 
 def _previous_evaluation(older: Sequence[CheckExecution], partition: str | None) -> CheckExecution | None:

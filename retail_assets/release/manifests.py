@@ -71,7 +71,7 @@ def settings_config_map_name(deployment: dict, container_name: str, base: str) -
             return name
     raise ManifestError(
         f"the container {container_name!r} of Deployment {deployment['metadata']['name']} reads no {base}-<hash> ConfigMap: "
-        "deploy the API with deploy/k8s/render.sh and kubectl apply first (docs/deploy.md, section 7)"
+        "deploy the API with deploy/k8s/render.sh and kubectl apply first (docs/deploy.md, section 8)"
     )
 
 

@@ -41,7 +41,13 @@ class ReleaseTarget(ABC):
 
     def keeps_serving(self) -> str:
         current = self.current()
-        return f"the API keeps serving {current.version if current else 'no model'}"
+        if current is None:
+            return "the API keeps serving no model"
+        entry = self.registry.get(current.version)
+        if entry.status != APPROVED:  # the API stops serving a version that is no longer Approved
+            return (f"{current.version} is {entry.status}, so the API serves no model (predictions answer 503) until an "
+                    "Approved version is released: approve one (`retail-mlops models approve VERSION --reason ...`) or train a new one")
+        return f"the API keeps serving {current.version}"
 
 
 class RegistryPointerRelease(ReleaseTarget):

@@ -17,19 +17,32 @@ from retail_model.lake import Lake
 from retail_model.registry import ModelRegistry
 
 
-def score_serving_model(registry: ModelRegistry, lake: Lake, challenger: str) -> ChampionScore | None:
-    """None when nothing serves (the first model) or the challenger already serves."""
+def score_serving_model(registry: ModelRegistry, lake: Lake, challenger: str, feature_version: str) -> ChampionScore | None:
+    """The serving model's macro-F1 on the challenger's test channel; None when nothing serves
+    (the first model) or the challenger already serves.
+
+    When the serving model cannot be scored the result says why and is not comparable: the gate
+    then fails closed (a broken champion must not wave a worse model through), except when the
+    registry records that the serving model was built for another feature version, which the
+    challenger replaces by design.
+    """
     serving = registry.serving_entry()
     if serving is None or serving.version == challenger:
         return None
+    if serving.feature_version and feature_version and serving.feature_version != feature_version:
+        return ChampionScore(
+            serving.version, None,
+            f"serving model {serving.version} was built for feature version {serving.feature_version}, "
+            f"the challenger for {feature_version}: not comparable on these features",
+            feature_version_changed=True,
+        )
     try:
         model = registry.load_model(serving)
-    except ModelLoadError as error:  # e.g. built for an older feature version: it cannot serve these features
-        return ChampionScore(serving.version, None, f"serving model {serving.version} cannot be scored: {error}")
-    try:
         with lake.local_directory(channel_prefix(challenger, "test")) as directory:
             channel = read_channel("test", directory)
-    except TrainingInputError as error:
-        return ChampionScore(serving.version, None, f"the test channel of {challenger} cannot be read: {error}")
-    predicted = np.array([p.code for p in model.predict_dicts(channel.features())])
+        predicted = np.array([p.code for p in model.predict_dicts(channel.features())])
+    except (ModelLoadError, TrainingInputError) as error:
+        return ChampionScore(serving.version, None, f"serving model {serving.version} cannot be scored: {error}")
+    except Exception as error:  # noqa: BLE001 - a corrupt artefact fails in many ways; every one must fail closed
+        return ChampionScore(serving.version, None, f"serving model {serving.version} cannot be scored: {type(error).__name__}: {error}")
     return ChampionScore(serving.version, evaluate(channel.codes(), predicted)["macro_f1"])

@@ -5,8 +5,9 @@ Four criteria, each reported with its figure and its threshold:
 - the test weeks all come after the training weeks (the score is an honest forecast);
 - quality floors on the test weeks: accuracy, macro-F1, and every class's precision;
 - champion/challenger: not worse than the model serving now, scored on the *same* test weeks,
-  by more than `champion_margin` macro-F1 (skipped when nothing serves, or when the serving model
-  was built for another feature version and could not serve these features anyway).
+  by more than `champion_margin` macro-F1. Skipped when nothing serves, or when the registry
+  records that the serving model was built for another feature version; when the serving model
+  cannot be scored for any other reason (a missing or corrupt artefact), it fails closed.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ class ChampionScore:
     version: str
     macro_f1: float | None  # None: it could not be scored, see `note`
     note: str = ""
+    feature_version_changed: bool = False  # the registry says it serves other features: no comparison is due
 
 
 @dataclass(frozen=True)
 class GateResult:
     passed: bool
     criteria: list[dict] = field(default_factory=list)  # {name, passed, value, threshold, detail}
+    champion: str | None = None  # the version serving when it was judged (None: nothing served)
 
     @property
     def reasons(self) -> list[str]:
@@ -58,7 +61,7 @@ class PromotionGate:
         for name, scores in metrics["per_class"].items():
             criteria.append(_at_least(f"precision_{name}", scores["precision"], self.min_class_precision))
         criteria.append(self._champion(metrics["macro_f1"], champion))
-        return GateResult(all(c["passed"] for c in criteria), criteria)
+        return GateResult(all(c["passed"] for c in criteria), criteria, champion.version if champion is not None else None)
 
     def status_for(self, result: GateResult) -> str:
         if not result.passed:
@@ -73,9 +76,15 @@ class PromotionGate:
                 "detail": detail if passed else f"not an honest forecast: {detail} overlap"}
 
     def _champion(self, challenger: float, champion: ChampionScore | None) -> dict:
-        if champion is None or champion.macro_f1 is None:
+        if champion is None or champion.feature_version_changed:
             note = champion.note if champion is not None else "no model serves yet"
             return {"name": "champion_challenger", "passed": True, "value": challenger, "threshold": None, "detail": f"no champion to beat ({note})"}
+        if champion.macro_f1 is None:
+            detail = (
+                f"{champion.note}; without a champion score the challenger cannot be judged (fail closed): "
+                f"repair or reject {champion.version} (retail-mlops models reject), then retrain"
+            )
+            return {"name": "champion_challenger", "passed": False, "value": challenger, "threshold": None, "detail": detail}
         floor = champion.macro_f1 - self.champion_margin
         passed = challenger >= floor
         versus = f"serving {champion.version} scores {champion.macro_f1:.4f} on the same test weeks"

@@ -53,6 +53,9 @@ class SageMakerJobSettings:
     spot: bool = False
     max_wait_seconds: int = 7200  # spot only: runtime plus waiting for capacity (>= max_runtime_seconds)
     poll_seconds: float = 30.0
+    # The lake's KMS key: model.tar.gz is written under it, like everything else in the lake
+    # (unset: S3's default encryption of the bucket).
+    output_kms_key_id: str | None = None
     # Beyond SageMaker's own limits: how long to wait for the job to report an end before stopping it.
     grace_seconds: float = 600.0
     base_job_name: str = DEFAULT_MODEL_GROUP
@@ -135,7 +138,9 @@ class SageMakerTrainingLauncher(TrainingLauncher):
                 training_image=self.job.image_uri, training_input_mode="File", container_entrypoint=ENTRYPOINT
             ),
             input_data_config=channels,
-            output_data_config=OutputDataConfig(s3_output_path=self.lake.uri_of("sagemaker/jobs")),
+            output_data_config=OutputDataConfig(
+                s3_output_path=self.lake.uri_of("sagemaker/jobs"), **({"kms_key_id": self.job.output_kms_key_id} if self.job.output_kms_key_id else {})
+            ),
             resource_config=ResourceConfig(instance_type=self.job.instance_type, instance_count=1, volume_size_in_gb=self.job.volume_size_gb),
             stopping_condition=stopping,
             hyper_parameters={k: str(v) for k, v in hyperparameters.items()},

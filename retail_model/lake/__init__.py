@@ -4,13 +4,13 @@
 its lock; `delta.py` writes Delta commits through them.
 """
 
-from retail_model.lake.base import Commit, Lake, LakeError, LockBusyError, StoredObject, TableSnapshot, file_sha256
+from retail_model.lake.base import Commit, Lake, LakeError, LockBusyError, LockLostError, StoredObject, TableSnapshot, file_sha256
 from retail_model.lake.local import LocalLake
 from retail_model.lake.s3 import S3Lake
 from retail_model.settings import AwsSettings
 
 __all__ = [
-    "Commit", "Lake", "LakeError", "LocalLake", "LockBusyError", "S3Lake", "StoredObject", "TableSnapshot",
+    "Commit", "Lake", "LakeError", "LocalLake", "LockBusyError", "LockLostError", "S3Lake", "StoredObject", "TableSnapshot",
     "file_sha256", "open_lake",
 ]
 

@@ -47,6 +47,10 @@ class LockBusyError(LakeError):
     """Another process holds a lake lock for longer than we were willing to wait."""
 
 
+class LockLostError(LakeError):
+    """The lock was taken over while held (its holder stalled past the lease): exclusivity was not kept."""
+
+
 @dataclass(frozen=True)
 class StoredObject:
     """An object in the lake. `stamp` changes whenever the object is rewritten (mtime or ETag)."""
@@ -273,7 +277,9 @@ class Lake(ABC):
         """Hold the lock named by `key` (one holder across processes and machines) for a `with` block.
 
         Raises `LockBusyError` after `timeout` seconds. A holder that died stops blocking others
-        after `lease_seconds` where the backend cannot see that it died (S3).
+        after `lease_seconds` where the backend cannot see that it died (S3); a live holder keeps
+        its lease renewed however long it holds it. Raises `LockLostError` on release when the
+        lock was taken over meanwhile (the holder stalled for longer than the lease).
         """
 
     def exists(self, key: str) -> bool:

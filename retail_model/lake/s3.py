@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import socket
-import time
-import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
-from retail_model.lake.base import Lake, LakeError, LockBusyError, StoredObject, file_sha256
+from retail_model.lake.base import Lake, LakeError, StoredObject, file_sha256
+from retail_model.lake.lease import s3_lease
 from retail_model.settings import AwsSettings
 
 
@@ -125,57 +119,8 @@ class S3Lake(Lake):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.client.download_file(self.bucket, self._key(key), str(path))
 
-    # -- the lock: a lease object ------------------------------------------------------------
+    # -- the lock: a lease object, renewed while held (lease.py) ----------------------------
 
-    @contextlib.contextmanager
-    def lock(self, key: str, timeout: float = 60.0, lease_seconds: float = 120.0) -> Iterator[None]:
-        """A lease object created with a conditional PUT (`If-None-Match: *`), which S3 grants to
-        exactly one writer. A lease older than `lease_seconds` (its holder died) is taken over with
-        `If-Match` on its ETag, so two waiters cannot both take it over."""
-        from botocore.exceptions import ClientError
-
-        full_key = self._key(key)
-        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        deadline = time.monotonic() + timeout
-        while True:
-            lease = json.dumps({"owner": owner, "since": datetime.now(UTC).isoformat(), "epoch": time.time()}).encode()
-            try:
-                self.client.put_object(Bucket=self.bucket, Key=full_key, Body=lease, IfNoneMatch="*")
-                break
-            except ClientError as error:
-                if not _conflict(error):
-                    raise
-            if self._take_over_if_stale(full_key, lease, lease_seconds):
-                break
-            if time.monotonic() > deadline:
-                raise LockBusyError(
-                    f"{self.uri_of(key)} is held by another process for more than {timeout:.0f}s; retry later, "
-                    f"or delete it if its holder died (it expires by itself after {lease_seconds:.0f}s)"
-                )
-            time.sleep(0.2)
-        try:
-            yield
-        finally:
-            self.client.delete_object(Bucket=self.bucket, Key=full_key)
-
-    def _take_over_if_stale(self, full_key: str, lease: bytes, lease_seconds: float) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            current = self.client.get_object(Bucket=self.bucket, Key=full_key)
-        except ClientError:
-            return False  # released meanwhile: the next conditional PUT will tell
-        held_since = json.loads(current["Body"].read() or b"{}").get("epoch", 0.0)
-        if time.time() - held_since < lease_seconds:
-            return False
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=full_key, Body=lease, IfMatch=current["ETag"])
-        except ClientError as error:
-            if _conflict(error):
-                return False  # someone else took it over first
-            raise
-        return True
-
-
-def _conflict(error) -> bool:
-    return error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+    def lock(self, key: str, timeout: float = 60.0, lease_seconds: float = 120.0) -> contextlib.AbstractContextManager[None]:
+        """A lease object only its holder writes or deletes, renewed while held: see lease.py."""
+        return s3_lease(self.client, self.bucket, self._key(key), self.uri_of(key), timeout, lease_seconds)

@@ -222,16 +222,13 @@ class ModelRegistry(ABC):
 
     def serving_entry(self) -> RegistryEntry | None:
         """The version to serve: the released one while it is Approved; if it was rejected, the
-        latest earlier release still Approved; with no release at all, the newest Approved one."""
+        latest earlier release still Approved, else None (nothing may serve: a version never
+        released has not passed a release's smoke test); with no release at all, the newest Approved one."""
         released = self.released()
-        if released is not None:
-            entry = self.get(released.version)
-            if entry.status == APPROVED:
-                return entry
-            fallback = self.rollback_target()
-            if fallback is not None:
-                return fallback
-        return self.latest_approved()
+        if released is None:
+            return self.latest_approved()
+        entry = self.get(released.version)
+        return entry if entry.status == APPROVED else self.rollback_target()
 
     def latest_approved(self) -> RegistryEntry | None:
         approved = [e for e in self.list_versions() if e.status == APPROVED]

@@ -23,6 +23,7 @@ from datetime import datetime
 
 from retail_model.lake import Lake
 from retail_model.registry.base import (
+    REJECTED,
     ModelRegistry,
     RegistryEntry,
     RegistryError,
@@ -132,6 +133,7 @@ class SageMakerModelRegistry(ModelRegistry):
             who = (package.get("LastModifiedBy") or {}).get("UserProfileName") or "SageMaker"
             at = _iso(package.get("LastModifiedTime")) or created
             history = [*history, {"status": status, "reason": package.get("ApprovalDescription") or "changed in SageMaker", "actor": who, "at": at}]
+            status, history = _rejected_stays_rejected(status, history)
         metrics = {k[len(METRIC):]: _number(v) for k, v in properties.items() if k.startswith(METRIC)}
         lineage = _nest({k[len(LINEAGE):]: v for k, v in properties.items() if k.startswith(LINEAGE)})
         entry = RegistryEntry(
@@ -155,6 +157,26 @@ class SageMakerModelRegistry(ModelRegistry):
         if not version or "/" in version or version.startswith("."):
             raise RegistryError(f"{version!r} is not a model version")
         return f"{self.prefix}/history/{version}.json"
+
+
+def _rejected_stays_rejected(status: str, history: list) -> tuple[str, list]:
+    """SageMaker lets a person move a Rejected package to Approved (console, boto3); this project
+    never serves such a version: a rejection (by the promotion gate or a person) is final. The
+    entry reads as Rejected, and its history says what was done in SageMaker and why it is refused."""
+    rejections = [change for change in history[:-1] if change["status"] == REJECTED]
+    if status == REJECTED or not rejections:
+        return status, history
+    first = rejections[0]
+    refusal = {
+        "status": REJECTED,
+        "reason": (
+            f"refused: a rejected version stays rejected and is never released (set to {status} in SageMaker by "
+            f"{history[-1]['actor']} after {first['actor']} rejected it: {first['reason']}); train a new one"
+        ),
+        "actor": "retail-mlops registry",
+        "at": history[-1]["at"],
+    }
+    return REJECTED, [*history, refusal]
 
 
 def _flat(lineage: dict, prefix: str = "") -> dict:

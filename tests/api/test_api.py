@@ -333,7 +333,9 @@ def test_a_release_that_fails_to_load_keeps_the_current_model(client, lake, body
     assert "v1 keeps serving" in caplog.text
     response = client.post("/v1/predict", json=body)
     assert response.status_code == 200 and response.json()["model_version"] == "v1"
-    assert "retail_api_model_load_failures_total 1.0" in client.get("/metrics").text
+    # Retried with backoff (a broken file may be re-copied), and every failed attempt counted.
+    wait_for(lambda: "retail_api_model_load_failures_total 2.0" in client.get("/metrics").text)
+    assert client.post("/v1/predict", json=body).json()["model_version"] == "v1"
 
 
 def test_a_release_that_cannot_score_is_refused(client, lake, tmp_path, body):
@@ -347,6 +349,65 @@ def test_a_release_that_cannot_score_is_refused(client, lake, tmp_path, body):
     ready = wait_for(lambda: (r := client.get("/readyz").json())["detail"] and r)
     assert ready["model_version"] == "v1" and "cannot score a basket" in ready["detail"]
     assert client.post("/v1/predict", json=body).json()["model_version"] == "v1"
+
+
+def test_a_rejected_model_with_nothing_to_roll_back_to_stops_serving(client, lake, body):
+    """Defect 3 of issue 15: the rejected model kept answering and /readyz stayed ready."""
+    assert client.post("/v1/predict", json=body).json()["model_version"] == "v1"
+    LakeModelRegistry(LocalLake(lake)).decide("v1", "Rejected", "leaks the test weeks", "ana")
+    ready = wait_for(lambda: (r := client.get("/readyz")).status_code == 503 and r.json())
+    assert "model version v1 is Rejected (leaks the test weeks, by ana)" in ready["detail"]
+    assert "no earlier release is still Approved" in ready["detail"]
+    for response in (client.post("/v1/predict", json=body), client.post("/v1/predict/batch", json={"baskets": [body]}), client.get("/v1/model")):
+        assert response.status_code == 503 and "retail-mlops models approve" in response.json()["detail"]
+    metrics = client.get("/metrics").text
+    assert "retail_api_model_serving 0.0" in metrics and 'version=""' in metrics
+
+
+def test_a_rejected_release_rolls_back_to_the_previous_release_not_to_an_unreleased_version(client, lake, tmp_path, body, trained):
+    registry = LakeModelRegistry(LocalLake(lake))
+    publish(lake, trained[0], "v2")
+    wait_for(lambda: client.get("/readyz").json()["model_version"] == "v2")
+    publish(lake, trained[0], "v3", release=False)  # Approved, never released
+    registry.decide("v2", "Rejected", "misreads the new stores", "ana")
+    wait_for(lambda: client.get("/readyz").json()["model_version"] == "v1")
+    assert client.post("/v1/predict", json=body).json()["model_version"] == "v1"
+
+
+def test_a_rejected_model_stops_serving_when_the_release_to_roll_back_to_cannot_be_loaded(client, lake, trained, body):
+    registry = LakeModelRegistry(LocalLake(lake))
+    publish(lake, trained[0], "v2")
+    wait_for(lambda: client.get("/readyz").json()["model_version"] == "v2")
+    (lake / "models" / "v1" / "model.joblib").write_bytes(b"garbage")  # the rollback target is broken
+    registry.decide("v2", "Rejected", "misreads the new stores", "ana")
+    ready = wait_for(lambda: (r := client.get("/readyz")).status_code == 503 and r.json())
+    assert "model version v2 is Rejected (misreads the new stores, by ana)" in ready["detail"]
+    assert "model version v1, which should replace it, could not be loaded" in ready["detail"]
+    assert client.post("/v1/predict", json=body).status_code == 503
+
+
+def test_a_pinned_pod_stops_serving_its_version_once_it_is_rejected(lake, body):
+    """EKS pods are pinned: the rejection must reach them too, whatever the pointer names."""
+    settings = Settings(lake=str(lake), model_version="v1", model_poll_seconds=0.05, prediction_log=False)
+    with TestClient(create_app(settings)) as pinned:
+        assert pinned.post("/v1/predict", json=body).json()["model_version"] == "v1"
+        LakeModelRegistry(LocalLake(lake)).decide("v1", "Rejected", "leaks the test weeks", "ana")
+        ready = wait_for(lambda: (r := pinned.get("/readyz")).status_code == 503 and r.json())
+        assert ready["pinned_version"] == "v1" and "v1 (RETAIL_MODEL_VERSION) is Rejected (leaks the test weeks, by ana)" in ready["detail"]
+        answer = pinned.post("/v1/predict", json=body)
+        assert answer.status_code == 503 and "retail-mlops models approve" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(("pin", "why"), [("v9", "'v9' is not registered"), ("v2", "v2 (RETAIL_MODEL_VERSION) is PendingManualApproval")])
+def test_a_pin_that_cannot_serve_leaves_the_pod_not_ready(lake, body, trained, pin, why):
+    """A pin never falls back to the release (v1 here): a bad pin fails the rollout instead."""
+    LakeModelRegistry(LocalLake(lake)).register("v2", str(lake / "models" / "v1"), FEATURE_VERSION, {})
+    with TestClient(create_app(Settings(lake=str(lake), model_version=pin, prediction_log=False))) as pinned:
+        ready = pinned.get("/readyz")
+        assert ready.status_code == 503 and why in ready.json()["detail"]
+        answer = pinned.post("/v1/predict", json=body)
+        assert answer.status_code == 503 and why in answer.json()["detail"] and answer.headers["retry-after"] == "5"
+        assert "retail_api_model_load_failures_total 1.0" in pinned.get("/metrics").text
 
 
 def _any_basket():

@@ -148,7 +148,7 @@ def test_hpa_scales_on_cpu_and_request_rate(directory):
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "retail-api"}
     by_type = {metric["type"]: metric for metric in hpa["spec"]["metrics"]}
     assert by_type["Resource"]["resource"]["name"] == "cpu"
-    assert by_type["Pods"]["pods"]["metric"]["name"] == "http_requests_per_second"
+    assert by_type["Pods"]["pods"]["metric"]["name"] == "retail_api_requests_per_second"
     assert hpa["spec"]["minReplicas"] >= 2, "one replica per zone at least, so a rollout or a zone loss keeps serving"
 
 

@@ -12,7 +12,7 @@ import re
 import pytest
 import yaml
 
-from tests.helpers.deploy_tools import INFRA, WORKFLOWS, require_tool, run, terraform_variable_default
+from tests.helpers.deploy_tools import INFRA, ROOT, WORKFLOWS, require_tool, run, terraform_variable_default
 
 CI, DELIVER = WORKFLOWS / "ci.yml", WORKFLOWS / "deliver.yml"
 PROD_VARIABLES = INFRA / "envs" / "prod" / "variables.tf"
@@ -108,22 +108,21 @@ def test_deliver_tests_then_builds_then_deploys_with_a_health_check():
     assert workflow["on"]["push"]["branches"] == ["main"] and workflow["on"]["push"]["tags"] == ["v*"]
     assert workflow["concurrency"]["cancel-in-progress"] is False, "a rollout must never be cancelled halfway"
     jobs = workflow["jobs"]
-    assert jobs["test"]["uses"].endswith(".github/workflows/ci.yml")
+    assert jobs["test"]["uses"] == "$/.github/workflows/ci.yml"
     assert jobs["build"]["needs"] == "test" and jobs["deploy"]["needs"] == "build"
     build = " ".join(json.dumps(s) for s in steps(jobs["build"]))
-    for dockerfile in ("deploy/docker/api.Dockerfile", "deploy/docker/dagster.Dockerfile"):
+    for dockerfile in ("deploy/docker/api.Dockerfile", "deploy/docker/dagster.Dockerfile", "deploy/docker/training.Dockerfile"):
         assert dockerfile in build
     assert "amazon-ecr-login" in build and '"push": true' in build
     deploy = jobs["deploy"]
     assert deploy["environment"]["name"] == terraform_variable_default(PROD_VARIABLES, "github_environment")
     script = "\n".join(s.get("run", "") for s in steps(deploy))
-    assert re.search(r"deploy/k8s/render\.sh eks --image \"\$image\" --model-version \"\$model_version\"", script)
+    assert re.search(r"deploy/k8s/deploy\.sh --image \"\$image\"", script), "deploys through the script that keeps the release"
     assert "@$API_DIGEST" in script, "the API is deployed by digest, never by tag"
-    assert "kubectl apply -k" in script
     assert "rollout status deployment/retail-api" in script and "rollout undo" in script
     assert re.search(r"curl .*https://\$host/readyz", script), "no health check through the load balancer"
-    # A code deploy keeps the model version the Dagster release pinned.
-    assert "retail-mlops\\.io/model-version" in script
+    # A code deploy keeps the model version the Dagster release pinned (tests/test_deploy_concurrency.py).
+    assert "retail-mlops\\.io/model-version" in (ROOT / "deploy" / "k8s" / "deploy.sh").read_text()
     header = DELIVER.read_text().split("\nname:", 1)[0]
     assert "Dagster graph" in header and "Training" in header, "say where training and model releases happen"
 
@@ -153,3 +152,48 @@ def test_run_scripts_take_untrusted_values_through_the_environment(path):
             continue
         for step in steps(job):
             assert "${{" not in step.get("run", ""), f"{workflow}:{name} step {step.get('name')} expands an expression in its script"
+
+
+# What GitHub accepts in `uses:` (docs.github.com, "Reuse workflows" and "Workflow syntax"): a job
+# calls a workflow as $/.github/workflows/FILE or ./.github/workflows/FILE (same repository, same
+# commit; `$/` is the self-repository form GitHub added on 2026-07-30 and recommends, and takes no
+# @ref) or OWNER/REPO/.github/workflows/FILE@REF; a step uses $/PATH or ./PATH (a directory holding
+# action.yml), docker://IMAGE or OWNER/REPO[/PATH]@REF.
+_REMOTE_WORKFLOW = re.compile(r"[\w.-]+/[\w.-]+/\.github/workflows/[\w.-]+\.ya?ml@[\w./-]+")
+_REMOTE_ACTION = re.compile(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[\w./-]+")
+_REPOSITORY = WORKFLOWS.parents[1]
+
+
+def _local_target(reference: str, where: str):
+    """The repository file a same-repository (`$/` or `./`) reference names."""
+    assert "@" not in reference, f"{where}: a same-repository reference takes no @ref: {reference}"
+    target = (_REPOSITORY / reference[2:]).resolve()
+    assert target.is_relative_to(_REPOSITORY), f"{where}: {reference} points outside the repository"
+    return target
+
+
+@pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.y*ml")), ids=lambda p: p.name)
+def test_every_uses_reference_has_a_form_github_accepts_and_local_ones_resolve(path):
+    """GitHub refuses a whole workflow whose `uses:` it cannot resolve, and nothing runs: each
+    reference must have a documented form, and a same-repository one must name a file of this
+    repository (a called workflow that declares `workflow_call`; an action directory with action.yml)."""
+    for name, job in load(path)["jobs"].items():
+        where = f"{path.name}:{name}"
+        if "uses" in job:
+            reference = job["uses"]
+            if reference.startswith(("$/", "./")):
+                assert reference[2:].startswith(".github/workflows/"), f"{where}: {reference} is not under .github/workflows"
+                target = _local_target(reference, where)
+                assert target.is_file(), f"{where}: {reference} names no file in the repository"
+                assert "workflow_call" in (load(target)["on"] or {}), f"{where}: {reference} cannot be called (no on.workflow_call)"
+            else:
+                assert _REMOTE_WORKFLOW.fullmatch(reference), f"{where}: GitHub refuses `uses: {reference}`"
+        for step in steps(job):
+            reference = step.get("uses")
+            if reference is None:
+                continue
+            if reference.startswith(("$/", "./")):
+                target = _local_target(reference, where)
+                assert any((target / f).is_file() for f in ("action.yml", "action.yaml")), f"{where}: {reference} holds no action.yml"
+            else:
+                assert reference.startswith("docker://") or _REMOTE_ACTION.fullmatch(reference), f"{where}: GitHub refuses `uses: {reference}`"

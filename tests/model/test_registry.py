@@ -83,6 +83,16 @@ def test_only_an_approved_version_is_released_and_serving_follows_the_release_hi
     assert registry.load_model(registry.serving_entry()).version == "v1"
 
 
+def test_with_nothing_to_roll_back_to_a_rejected_release_leaves_nothing_to_serve(registry):
+    """Not even a newer Approved version that was never released: it has not passed a release's smoke test."""
+    register(registry, "v1")
+    registry.record_release("v1")
+    register(registry, "v2")  # Approved, never released (say its release failed the smoke test)
+    registry.decide("v1", REJECTED, "leaks the test weeks", "ana")
+    assert registry.rollback_target() is None
+    assert registry.serving_entry() is None
+
+
 def test_concurrent_releases_and_rejections_never_leave_a_rejected_version_released(registry):
     register(registry, "v1")
     register(registry, "v2")
@@ -130,3 +140,64 @@ def test_the_lock_on_s3_admits_one_holder_and_takes_over_a_dead_ones_lease(aws):
     lake.write_bytes("registry/g/.lock", b'{"owner": "a crashed run", "epoch": 0}')  # a lease nobody will release
     with lake.lock("registry/g/.lock", timeout=5, lease_seconds=60):
         assert b"crashed" not in lake.read_bytes("registry/g/.lock")
+
+
+HOLDER = """
+import sys
+from retail_model.lake import LockLostError, S3Lake
+
+lake = S3Lake(sys.argv[1])
+try:
+    with lake.lock("registry/g/.lock", timeout=10, lease_seconds=float(sys.argv[2])):
+        print("held", flush=True)
+        sys.stdin.readline()  # hold until the test says so
+    print("released", flush=True)
+except LockLostError as error:
+    print(f"lost: {error}", flush=True)
+    sys.exit(3)
+"""
+
+
+def test_an_s3_lease_is_renewed_while_held_and_only_its_holder_deletes_it(aws):
+    """A holder in its own process, against moto's server: it holds for longer than its lease
+    and keeps it; then it stalls (SIGSTOP: a frozen process renews nothing), the next holder takes
+    the lease over, and the stalled holder, woken, deletes nothing of its successor's lease."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers.paths import REPO
+    from tests.helpers.processes import stop_process_group
+
+    from retail_model.lake import LockBusyError
+
+    uri, lease = f"s3://{aws.bucket}/lake", 2.0
+    lake = S3Lake(uri, aws.settings())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, uri, str(lease)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)}, start_new_session=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        first = json.loads(lake.read_bytes("registry/g/.lock"))
+        time.sleep(2 * lease)  # twice the lease: without renewal the next waiter would take it over
+        with pytest.raises(LockBusyError), lake.lock("registry/g/.lock", timeout=lease, lease_seconds=lease):
+            pass
+        renewed = json.loads(lake.read_bytes("registry/g/.lock"))
+        assert renewed["owner"] == first["owner"] and renewed["epoch"] > first["epoch"]
+
+        os.kill(holder.pid, signal.SIGSTOP)  # the holder overruns: frozen, it renews nothing
+        with lake.lock("registry/g/.lock", timeout=5 * lease, lease_seconds=lease):
+            mine = json.loads(lake.read_bytes("registry/g/.lock"))["owner"]
+            assert mine != first["owner"]
+            os.kill(holder.pid, signal.SIGCONT)
+            output, _ = holder.communicate("go\n", timeout=30)
+            assert holder.returncode == 3 and output.startswith("lost: the lock"), output
+            assert json.loads(lake.read_bytes("registry/g/.lock"))["owner"] == mine  # still the successor's lease
+        assert not lake.exists("registry/g/.lock")
+    finally:
+        os.kill(holder.pid, signal.SIGCONT) if holder.poll() is None else None
+        stop_process_group(holder)

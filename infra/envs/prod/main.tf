@@ -77,6 +77,7 @@ module "edge" {
   source            = "../../modules/edge"
   name              = local.name
   cluster_name      = module.eks.cluster_name
+  node_group_name   = module.eks.node_group_name
   vpc_id            = module.network.vpc_id
   oidc_provider_arn = module.eks.oidc_provider_arn
   oidc_issuer       = module.eks.oidc_issuer
@@ -173,6 +174,29 @@ resource "kubernetes_namespace_v1" "dagster" {
   depends_on = [module.eks]
 }
 
+# Defaults for containers in the dagster namespace that declare no resources: the code server,
+# whose values.yaml entry has none because the chart would copy them into every run (where they
+# would replace the run launcher's 2Gi/4Gi), and the chart's init containers. Run pods, the
+# webserver and the daemon declare their own and are not affected.
+resource "kubernetes_limit_range_v1" "dagster_defaults" {
+  metadata {
+    name      = "dagster-container-defaults"
+    namespace = kubernetes_namespace_v1.dagster.metadata[0].name
+  }
+  spec {
+    limit {
+      type = "Container"
+      default_request = {
+        cpu    = "250m"
+        memory = "1Gi"
+      }
+      default = {
+        memory = "2Gi"
+      }
+    }
+  }
+}
+
 # The Dagster release (api_release asset, RETAIL_RELEASE=eks) rolls the API out from inside the
 # cluster: its service account may edit the API's namespace, nothing else.
 resource "kubernetes_role_binding_v1" "dagster_releases_api" {
@@ -216,5 +240,8 @@ resource "kubernetes_config_map_v1" "dagster_settings" {
     AWS_DEFAULT_REGION             = var.region
     RETAIL_SAGEMAKER_ROLE_ARN      = module.iam.sagemaker_execution_role_arn
     RETAIL_SAGEMAKER_INSTANCE_TYPE = var.training_instance_type
+    RETAIL_SAGEMAKER_SPOT          = tostring(var.training_spot)
+    # model.tar.gz under the lake's key, like the rest of the lake (the SageMaker role may use it).
+    RETAIL_SAGEMAKER_OUTPUT_KMS_KEY_ID = module.lake.kms_key_arn
   }
 }

@@ -19,7 +19,7 @@ output "lake_bucket" {
 }
 
 output "ecr_repository_urls" {
-  description = "Image repositories (api, dagster)."
+  description = "Image repositories (api, dagster, training)."
   value       = module.ecr.repository_urls
 }
 

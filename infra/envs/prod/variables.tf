@@ -124,3 +124,9 @@ variable "training_instance_type" {
   type        = string
   default     = "ml.m5.xlarge"
 }
+
+variable "training_spot" {
+  description = "Managed spot training for SageMaker jobs (RETAIL_SAGEMAKER_SPOT): about a third of the on-demand price; an interrupted job resumes from its checkpoints. infra/cost.py prices it."
+  type        = bool
+  default     = true
+}

@@ -1,18 +1,18 @@
 variable "name" {
-  description = "Repository name prefix, e.g. retail-mlops (repositories: <name>/api, <name>/dagster)."
+  description = "Repository name prefix, e.g. retail-mlops (repositories: <name>/api, <name>/dagster, <name>/training)."
   type        = string
 }
 
 variable "repositories" {
   description = "Repositories to create under the prefix."
   type        = list(string)
-  default     = ["api", "dagster"]
+  default     = ["api", "dagster", "training"]
 }
 
 variable "keep_tagged_images" {
   description = "Tagged images kept per repository (older ones expire); releases roll back within this window."
   type        = number
-  default     = 30
+  default     = 15
 }
 
 variable "force_delete" {

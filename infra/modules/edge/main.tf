@@ -70,6 +70,10 @@ resource "helm_release" "lb_controller" {
     region       = data.aws_region.current.region
     vpcId        = var.vpc_id
     replicaCount = 2
+    # On the managed node group, by the label EKS puts on its nodes. Referring to the node group
+    # also orders this release after it: on a first apply, the release (wait = true) would
+    # otherwise start while the cluster has no node and time out with its pods Pending.
+    nodeSelector = { "eks.amazonaws.com/nodegroup" = var.node_group_name }
     serviceAccount = {
       create = true
       name   = "aws-load-balancer-controller"

@@ -57,3 +57,8 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "node_group_name" {
+  description = "The EKS managed node group the controller runs on (module.eks.node_group_name: the reference orders the Helm release after the nodes exist)."
+  type        = string
+}

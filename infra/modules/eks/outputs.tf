@@ -27,3 +27,8 @@ output "oidc_issuer" {
   description = "Issuer host and path (no https://), the prefix of the :sub and :aud condition keys."
   value       = replace(aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://", "")
 }
+
+output "node_group_name" {
+  description = "The managed node group, known once it exists: what waits for nodes refers to it."
+  value       = aws_eks_node_group.default.node_group_name
+}

@@ -67,7 +67,7 @@ data "aws_iam_policy_document" "sagemaker" {
   statement {
     sid       = "PullTheTrainingImage"
     actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-    resources = [var.ecr_repository_arns["dagster"]]
+    resources = [var.ecr_repository_arns["training"]]
   }
   statement {
     sid       = "DecryptTheImage"

@@ -11,9 +11,12 @@ locals {
   # /20 per subnet: 4,091 addresses, room for VPC CNI pod IPs on the private side.
   public_cidrs  = [for index in range(length(var.availability_zones)) : cidrsubnet(var.cidr_block, 4, index)]
   private_cidrs = [for index in range(length(var.availability_zones)) : cidrsubnet(var.cidr_block, 4, index + 8)]
-  interface_services = [
-    "ecr.api", "ecr.dkr", "logs", "monitoring", "sts", "sagemaker.api", "sagemaker.runtime",
-  ]
+  # Endpoints only for what is pulled in bulk or must not depend on the internet: images (ecr.*),
+  # IRSA's token exchange (sts) and the training jobs the pipeline starts (sagemaker.api). Logs and
+  # metrics (a few GB a month) go through the NAT gateway: two endpoints would cost $19/month, the
+  # NAT about $0.60 for that traffic (infra/cost.py). Nothing calls sagemaker.runtime (the API
+  # loads the model itself), so it has no endpoint.
+  interface_services = ["ecr.api", "ecr.dkr", "sts", "sagemaker.api"]
 }
 
 resource "aws_vpc" "this" {
@@ -147,7 +150,9 @@ resource "aws_vpc_endpoint" "interface" {
 # --- Flow logs ----------------------------------------------------------------------------------------
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
-  name              = "/aws/vpc/${var.name}/flow-logs"
+  name = "/aws/vpc/${var.name}/flow-logs"
+  # Read in an investigation (Logs Insights works), never alarmed on: half the ingestion price.
+  log_group_class   = "INFREQUENT_ACCESS"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.logs_kms_key_arn
   tags              = var.tags

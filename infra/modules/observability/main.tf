@@ -5,12 +5,17 @@
 # here, so they are encrypted and expire.
 #
 # The project's metrics (the AlertSink contract):
-#   AssetCheckFailed  dimensions Asset, Check, Severity   1 per failed check evaluation
-#   FreshnessFailed   dimension  Asset                    1 when an asset misses its freshness policy, else 0
-#   RunFailed         dimension  Job                      1 per failed run
-#   FeatureDriftPSI   dimension  Feature                  daily PSI, serving vs training (dashboard)
-#   LiveMacroF1       no dimension                        daily live macro-F1 of the served model (dashboard)
-# Drift and accuracy breaches alarm through AssetCheckFailed (Asset feature_drift / live_accuracy).
+#   AssetCheckFailed   dimensions Asset, Check, Severity  event: 1 per failed check evaluation, 0 per recovery
+#   AssetCheckFailing  dimensions Asset, Check, Severity  state: 1 while the check fails, else 0, every tick (30 s)
+#   FreshnessFailed    dimension  Asset                   event: 1 when an asset misses its freshness policy, 0 when fresh again
+#   FreshnessFailing   dimension  Asset                   state: 1 while the asset misses its policy, else 0, every tick (60 s)
+#   RunFailed          dimension  Job                     event: 1 per failed run
+#   FeatureDriftPSI    dimension  Feature                 daily PSI, serving vs training (dashboard)
+#   LiveMacroF1        no dimension                       daily live macro-F1 of the served model (dashboard)
+# The state alarms watch the state gauges with MAX and ignore missing data: ALARM exactly while
+# something fails, OK (with a notification) only when it recovers; a sink or daemon outage keeps
+# the state instead of clearing it. Drift and accuracy breaches alarm through AssetCheckFailing
+# (Asset feature_drift / live_accuracy), for as long as the check stays failed.
 # retail-mlops alarms sync (retail_assets/alerts/alarms.py) defines the same three pipeline
 # alarms for accounts without this Terraform; tests/test_alerts_cloudwatch.py keeps them equal.
 # The alarms aggregate over all dimension values with Metrics Insights queries, so a new asset
@@ -68,20 +73,20 @@ resource "aws_sns_topic_subscription" "email" {
 
 resource "aws_cloudwatch_metric_alarm" "asset_check_failed" {
   alarm_name          = "${var.name}-asset-check-failed"
-  alarm_description   = "A Dagster asset check failed with Severity ERROR. The Asset and Check dimensions on the dashboard say which."
+  alarm_description   = "A Dagster asset check is failing with Severity ERROR (OK when it passes again). The Asset and Check dimensions on the dashboard say which."
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1
   evaluation_periods  = 1
-  treat_missing_data  = "notBreaching"
+  treat_missing_data  = "ignore"
   actions_enabled     = true
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
 
   metric_query {
-    id          = "failed"
-    label       = "Failed ERROR checks"
-    expression  = "SELECT SUM(AssetCheckFailed) FROM SCHEMA(\"${var.metric_namespace}\", Asset, Check, Severity) WHERE Severity = 'ERROR'"
+    id          = "failing"
+    label       = "Failing ERROR checks"
+    expression  = "SELECT MAX(AssetCheckFailing) FROM SCHEMA(\"${var.metric_namespace}\", Asset, Check, Severity) WHERE Severity = 'ERROR'"
     period      = 300
     return_data = true
   }
@@ -89,12 +94,11 @@ resource "aws_cloudwatch_metric_alarm" "asset_check_failed" {
 
 resource "aws_cloudwatch_metric_alarm" "freshness_failed" {
   alarm_name          = "${var.name}-freshness-failed"
-  alarm_description   = "An asset (raw, gold, features or the model) missed its freshness policy: new data is not flowing."
+  alarm_description   = "An asset (raw, gold, features or the model) misses its freshness policy: new data is not flowing (OK when it is fresh again)."
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1
-  evaluation_periods  = 2
-  datapoints_to_alarm = 2
-  treat_missing_data  = "notBreaching"
+  evaluation_periods  = 1
+  treat_missing_data  = "ignore"
   actions_enabled     = true
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
@@ -103,8 +107,8 @@ resource "aws_cloudwatch_metric_alarm" "freshness_failed" {
   metric_query {
     id          = "stale"
     label       = "Stale assets"
-    expression  = "SELECT MAX(FreshnessFailed) FROM SCHEMA(\"${var.metric_namespace}\", Asset)"
-    period      = 900
+    expression  = "SELECT MAX(FreshnessFailing) FROM SCHEMA(\"${var.metric_namespace}\", Asset)"
+    period      = 300
     return_data = true
   }
 }

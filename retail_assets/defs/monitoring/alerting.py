@@ -29,9 +29,11 @@ from retail_assets.alerts.forwarding import (
     run_failure_alert,
 )
 from retail_assets.alerts.sink import AlertDeliveryError, AlertSink, Measurement
+from retail_assets.alerts.states import check_gauges, freshness_gauges, update_failing
 
-_PAGE = 100
-_MAX_PAGES = 20  # per check and tick: a backlog larger than this drains over the following ticks
+_PAGE = 500
+_MAX_CHECK_ALERTS = 2000  # per tick: a larger backlog goes out over the following ticks, oldest first
+_MAX_RUN_PAGES = 20  # run failures per tick, in pages of the sink's batch; the event cursor keeps the rest
 _DETAIL_KEYS = 5
 
 
@@ -39,7 +41,7 @@ _DETAIL_KEYS = 5
     name="asset_check_alerts",
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Sends every failed asset check, and its recovery, to the alert sink once (CloudWatch in aws mode).",
+    description="Sends every failed asset check, and its recovery, to the alert sink once (CloudWatch in aws mode), and each check's state as a metric.",
 )
 def asset_check_alerts(
     context: dg.SensorEvaluationContext, alert_sink: dg.ResourceParam[AlertSink], dagster_links: dg.ResourceParam[DagsterLinks]
@@ -47,13 +49,14 @@ def asset_check_alerts(
     cursor = CheckCursor.parse(context.cursor)
     since = cursor.since if cursor.since is not None else time.time()
     runs: dict[str, dg.DagsterRun | None] = {}
-    histories = [
-        _history(context.instance, key, cursor, since - FIRST_TICK_LOOKBACK_SECONDS, runs)
-        for key in sorted(context.repository_def.asset_graph.asset_check_keys, key=lambda k: k.to_user_string())
-    ]
-    plan = plan_check_alerts(histories, cursor, dagster_links, since)
+    keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=lambda k: k.to_user_string())
+    histories = [_history(context.instance, key, cursor, since - FIRST_TICK_LOOKBACK_SECONDS, runs) for key in keys]
+    plan = plan_check_alerts(histories, cursor, dagster_links, since).first(_MAX_CHECK_ALERTS)
     sent, error = deliver(alert_sink, [alert for _, alert in plan.alerts])
-    following = next_check_cursor(cursor, plan, [execution_id for execution_id, _ in plan.alerts[:sent]], since)
+    failing = update_failing(cursor.failing, histories)
+    following = next_check_cursor(cursor, plan, [execution_id for execution_id, _ in plan.alerts[:sent]], since, failing)
+    # The alarm watches the state, not the alerts: a check failing for hours is reported every tick.
+    _record(context, alert_sink, check_gauges([(k.asset_key.to_user_string(), k.name) for k in keys], failing), "check states")
     return dg.SensorResult(cursor=following.serialize(), skip_reason=_outcome(context, alert_sink, sent, len(plan.alerts), error))
 
 
@@ -69,7 +72,7 @@ def run_failure_alerts(
     state = json.loads(context.cursor) if context.cursor else {"events": None, "since": time.time()}
     not_before = state["since"] - FIRST_TICK_LOOKBACK_SECONDS
     sent_total, pending, error = 0, 0, None
-    for _ in range(_MAX_PAGES):
+    for _ in range(_MAX_RUN_PAGES):
         page = context.instance.fetch_run_status_changes(
             dg.DagsterEventType.RUN_FAILURE, limit=alert_sink.max_batch, cursor=state["events"], ascending=True
         )
@@ -107,27 +110,33 @@ def freshness_alerts_sensor(
     for alert in alerts[sent:]:  # not delivered: remember the old state, so the change is sent again
         updated[alert.asset] = known.get(alert.asset)
     following = {asset: value for asset, value in updated.items() if value is not None}
-    gauges = [Measurement("FreshnessFailed", float(r.state == "FAIL"), {"Asset": r.asset}) for r in readings if r.state != "UNKNOWN"]
-    try:
-        alert_sink.record(gauges)  # the alarm needs the state every period, not only its changes
-    except AlertDeliveryError as gauge_error:
-        context.log.warning(f"freshness states not recorded this tick: {gauge_error}")
+    # The alarm needs the state every period, not only its changes.
+    _record(context, alert_sink, freshness_gauges({r.asset: r.state for r in readings}), "freshness states")
     return dg.SensorResult(cursor=json.dumps(following, sort_keys=True), skip_reason=_outcome(context, alert_sink, sent, len(alerts), error))
+
+
+def _record(context: dg.SensorEvaluationContext, sink: AlertSink, gauges: list[Measurement], what: str) -> None:
+    try:
+        sink.record(gauges)
+    except AlertDeliveryError as error:  # the next tick reports the state again; the alarm keeps its state meanwhile
+        context.log.warning(f"{what} not recorded this tick: {error}")
 
 
 def _history(
     instance: dg.DagsterInstance, key: dg.AssetCheckKey, cursor: CheckCursor, not_before: float, runs: dict
 ) -> list[CheckExecution]:
-    """The check's executions newer than the cursor, newest first, plus the settled one before them."""
+    """The check's executions newer than the cursor, newest first, plus the settled one before them.
+
+    Every page down to the cursor: the history comes newest first, so the oldest unsent execution
+    is on the last page, and the cursor may only move past what was read."""
     found, page_cursor = [], None
-    for _ in range(_MAX_PAGES):
+    while True:
         page = instance.event_log_storage.get_asset_check_execution_history(key, limit=_PAGE, cursor=page_cursor)
         found.extend(_execution(instance, record, runs) for record in page)
-        reached_cursor = any(e.id <= cursor.after and e.state in (PASSED, FAILED) for e in found)
+        reached_cursor = any(e.id <= cursor.after and e.state in (PASSED, FAILED) for e in found[-len(page):])
         if len(page) < _PAGE or reached_cursor or found[-1].at < not_before:
-            break
+            return found
         page_cursor = page[-1].id
-    return found
 
 
 def _execution(instance: dg.DagsterInstance, record, runs: dict) -> CheckExecution:

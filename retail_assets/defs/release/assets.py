@@ -3,10 +3,16 @@ from collections.abc import Iterator
 import dagster as dg
 
 from retail_assets.defs.asset_keys import REGISTERED, RELEASE
+from retail_assets.release.judge import NoMetricsError, judge_at_release
 from retail_assets.release.smoke import answers_real_baskets, gold_sample
 from retail_assets.release.target import ReleaseError, ReleaseTarget
-from retail_model.lake import Lake
-from retail_model.registry import APPROVED, PENDING, ModelRegistry, RegistryError
+from retail_assets.training.gate import PromotionGate
+from retail_model.lake import Lake, LockBusyError
+from retail_model.registry import APPROVED, PENDING, REJECTED, ModelRegistry, RegistryError
+
+# Releases take turns: the lock is held from the verdict to the switch, a whole EKS rollout at
+# most (RETAIL_ROLLOUT_TIMEOUT_SECONDS, 900 s by default), its lease renewed meanwhile.
+RELEASE_LOCK_WAIT_SECONDS = 1800
 
 
 class ReleaseConfig(dg.Config):
@@ -30,9 +36,22 @@ def api_release(
     lake: dg.ResourceParam[Lake],
     model_registry: dg.ResourceParam[ModelRegistry],
     release_target: dg.ResourceParam[ReleaseTarget],
+    promotion_gate: dg.ResourceParam[PromotionGate],
 ) -> Iterator[dg.MaterializeResult]:
-    """The model version the inference API serves: only an Approved version that passed its smoke test (local: the API hot-swaps to it)."""
+    """The model version the inference API serves: only an Approved version that passed its smoke test,
+    judged against the model serving at release time (local: the API hot-swaps to it)."""
     version, source = _version_to_release(context, config, model_registry)
+    try:
+        with lake.lock(f"{model_registry.prefix}/.release.lock", timeout=RELEASE_LOCK_WAIT_SECONDS):
+            yield from _release(context, config, version, source, lake, model_registry, release_target, promotion_gate)
+    except LockBusyError as error:
+        raise dg.Failure(f"another release is still going on ({error}): {release_target.keeps_serving()}") from error
+
+
+def _release(
+    context: dg.AssetExecutionContext, config: ReleaseConfig, version: str, source: str,
+    lake: Lake, model_registry: ModelRegistry, release_target: ReleaseTarget, promotion_gate: PromotionGate,
+) -> Iterator[dg.MaterializeResult]:
     try:
         entry = model_registry.get(version)
     except RegistryError as error:
@@ -48,6 +67,7 @@ def api_release(
         context.log.info(f"model {version} already serves (since {current.released_at})")
         release = current
     else:
+        _rejudge(context, version, lake, model_registry, release_target, promotion_gate)
         baskets = gold_sample(lake)
         reason = config.reason or f"registered {entry.status} by {entry.history[-1]['actor'] if entry.history else 'the pipeline'}"
         try:
@@ -65,6 +85,25 @@ def api_release(
             "chosen_from": source,
         }
     )
+
+
+def _rejudge(
+    context: dg.AssetExecutionContext, version: str, lake: Lake, registry: ModelRegistry, target: ReleaseTarget, gate: PromotionGate
+) -> None:
+    """A version judged against an older champion is judged again against the one serving now;
+    if it loses, it is Rejected and not released."""
+    try:
+        verdict = judge_at_release(registry, lake, gate, version)
+    except NoMetricsError as error:
+        raise dg.Failure(f"{error}; nothing was released: {target.keeps_serving()}") from error
+    if verdict is None:
+        return
+    if verdict.passed:
+        context.log.info(f"model {version} re-judged against the model serving now, {verdict.champion}: {verdict.summary()}")
+        return
+    registry.decide(version, REJECTED, f"re-judged at release against {verdict.champion}: {verdict.summary()}", "promotion-gate")
+    raise dg.Failure(f"model {version} was judged against an older champion; against {verdict.champion}, serving now, it {verdict.summary()}. "
+                     f"It is Rejected and not released: {target.keeps_serving()}")
 
 
 def _version_to_release(context: dg.AssetExecutionContext, config: ReleaseConfig, registry: ModelRegistry) -> tuple[str, str]:

@@ -112,7 +112,7 @@ def registered_model(
     except RegistryError:
         entry = None
     if entry is None:
-        champion = score_serving_model(model_registry, lake, version)
+        champion = score_serving_model(model_registry, lake, version, str(metrics.get("feature_version", "")))
         result = promotion_gate.evaluate(metrics, champion)
         lake.write_json(model_key(version, GATE_FILE_NAME), result.to_dict())
         lake.write_bytes(model_key(version, MODEL_CARD_FILE_NAME), model_card(version, metrics, result.to_dict()).encode())

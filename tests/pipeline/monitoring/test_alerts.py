@@ -210,8 +210,8 @@ def test_freshness_changes_are_sent_once_and_states_recorded_every_tick(instance
     assert alerts[0]["url"] == "http://dagster.example:3000/assets/gold_baskets"
     assert alerts[0]["message"].startswith("gold_baskets missed its freshness policy (FAIL)")
     gauges = [(m.name, m.value, dict(m.dimensions)) for m in sink.recorded]
-    assert gauges[-1] == ("FreshnessFailed", 0.0, {"Asset": "gold_baskets"})
-    assert ("FreshnessFailed", 1.0, {"Asset": "gold_baskets"}) in gauges
+    assert gauges[-1] == ("FreshnessFailing", 0.0, {"Asset": "gold_baskets"})
+    assert ("FreshnessFailing", 1.0, {"Asset": "gold_baskets"}) in gauges
 
 
 def dg_days(days: int):
@@ -250,3 +250,78 @@ def test_the_first_tick_forwards_the_last_day_not_the_whole_history():
     plan = plan_check_alerts([history], CheckCursor(), LINKS, since=since)
     assert [alert.run_id for _, alert in plan.alerts] == ["recent"]
     assert plan.quiet == {1}
+
+
+class RecordingLakeSink(LakeAlertSink):
+    """The lake sink, remembering the order in which alerts reached it."""
+
+    def __init__(self, lake) -> None:
+        super().__init__(lake)
+        self.order: list[str] = []
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        super().send(alerts)
+        self.order.extend(a.run_id for a in alerts)
+
+
+def write_check_executions(instance, key: dg.AssetCheckKey, count: int) -> list[str]:
+    """`count` settled executions of one check, failing and passing by turns, written straight into
+    the instance's event log storage (one insert: reporting 10,000 evaluations one by one takes
+    minutes). Each copies the row Dagster itself stored for a reported evaluation, under its own run id."""
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+
+    template = dg.AssetCheckKey(key.asset_key, "template_for_backlog")
+    for passed in (False, True):
+        instance.report_runless_asset_event(dg.AssetCheckEvaluation(asset_key=key.asset_key, check_name=template.name, passed=passed))
+    storage = instance.event_log_storage
+    failed, passed = sorted(storage.get_asset_check_execution_history(template, limit=2), key=lambda r: r.id)
+    columns = ("asset_key", "partition", "execution_status", "evaluation_event", "evaluation_event_timestamp", "evaluation_event_storage_id", "create_timestamp")
+    with storage.index_connection() as conn:
+        rows = {
+            r.id: dict(r._mapping)
+            for r in conn.execute(AssetCheckExecutionsTable.select().where(AssetCheckExecutionsTable.c.id.in_([failed.id, passed.id])))
+        }
+        run_ids = [f"backlog-{i:05d}" for i in range(count)]
+        conn.execute(
+            AssetCheckExecutionsTable.insert(),
+            [
+                {**{c: rows[(failed if i % 2 == 0 else passed).id][c] for c in columns}, "check_name": key.name, "run_id": run_id}
+                for i, run_id in enumerate(run_ids)
+            ],
+        )
+    return run_ids
+
+
+def test_a_backlog_of_ten_thousand_executions_drains_in_order_once_each(instance, tmp_path):
+    orders = orders_asset("orders_backlog")
+    sink = RecordingLakeSink(LocalLake(tmp_path / "lake"))
+    cursor, said = tick(asset_check_alerts, instance, sink, orders, None)
+    assert said == "nothing new to send"
+    run_ids = write_check_executions(instance, dg.AssetCheckKey(orders.key, "orders_have_rows"), 10_000)
+
+    ticks = []
+    for _ in range(10):
+        cursor, said = tick(asset_check_alerts, instance, sink, orders, cursor)
+        ticks.append(said)
+        if said == "nothing new to send":
+            break
+    assert ticks[:-1] == ["sent 2000 alert(s) to " + sink.destination] * 5 and ticks[-1] == "nothing new to send", ticks
+    assert sink.order == run_ids  # every execution once, oldest first: failures and their recoveries by turns
+    assert len(sink.lake.list_objects("alerts")) == 10_000
+    assert len(cursor) < 2_000, "the cursor stays small however large the backlog was"
+
+
+def test_a_check_fails_while_any_partitions_latest_evaluation_failed():
+    from retail_assets.alerts.states import check_gauges, update_failing
+
+    def run(id_, state, partition, severity="ERROR"):
+        return CheckExecution(id=id_, asset="raw_transactions", check="landed_files_readable", run_id=f"r{id_}", state=state, severity=severity, partition=partition)
+
+    failing = update_failing({}, [[run(2, PASSED, "200608"), run(1, FAILED, "200607")]])
+    assert failing == {"raw_transactions": {"landed_files_readable": {"200607": "ERROR"}}}  # another week passing cures nothing
+    failing = update_failing(failing, [[run(4, RUNNING, "200607"), run(3, FAILED, "200608", "WARN")]])  # a run still going changes nothing
+    gauges = {m.dimensions["Severity"]: m.value for m in check_gauges([("raw_transactions", "landed_files_readable")], failing)}
+    assert gauges == {"ERROR": 1.0, "WARN": 1.0}
+    failing = update_failing(failing, [[run(6, PASSED, "200608"), run(5, PASSED, "200607")]])
+    assert failing == {}
+    assert [m.value for m in check_gauges([("raw_transactions", "landed_files_readable")], failing)] == [0.0, 0.0]

@@ -100,7 +100,7 @@ def test_alarm_sync_creates_the_topic_and_alarms_then_changes_nothing(aws):
     assert failed["AlarmActions"] == [first.topic_arn] and failed["OKActions"] == [first.topic_arn]
     assert (failed["Threshold"], failed["ComparisonOperator"], failed["EvaluationPeriods"]) == (1.0, "GreaterThanOrEqualToThreshold", 1)
     [query] = failed["Metrics"]
-    assert query["Expression"] == "SELECT SUM(AssetCheckFailed) FROM SCHEMA(\"RetailMLOps\", Asset, Check, Severity) WHERE Severity = 'ERROR'"
+    assert query["Expression"] == "SELECT MAX(AssetCheckFailing) FROM SCHEMA(\"RetailMLOps\", Asset, Check, Severity) WHERE Severity = 'ERROR'"
     assert alarms[f"{prefix}-run-failed"].get("OKActions", []) == []
     topic = sns.get_topic_attributes(TopicArn=first.topic_arn)["Attributes"]
     assert "cloudwatch.amazonaws.com" in topic["Policy"]

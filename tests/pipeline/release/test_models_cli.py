@@ -74,6 +74,15 @@ def test_rejecting_the_serving_version_rolls_back_to_the_previous_approved_one(r
     assert release.reason == "rollback: v3 rejected by bo: bad on the new store format"
 
 
+def test_rejecting_the_last_approved_release_says_nothing_serves_and_what_to_do(registry):
+    assert models("reject", "v3", "--reason", "bad on the new store format", "--by", "bo").exit_code == 0
+    done = models("reject", "v1", "--reason", "leaks the test weeks", "--by", "bo")
+    assert done.exit_code == 1
+    assert "nothing to roll back to: v1 is Rejected, so the API serves no model (predictions answer 503)" in said(done)
+    assert "retail-mlops models approve VERSION" in said(done)
+    assert registry.serving_entry() is None
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -170,3 +170,94 @@ def test_registered_model_judges_its_own_runs_model_not_a_later_one(lake):
 
     RegisteringInMyRun.instance = instance
     assert upstream_version(RegisteringInMyRun, MODEL).version == my_version
+
+
+FLOORS_OFF = {"RETAIL_MIN_MACRO_F1": "0", "RETAIL_MIN_ACCURACY": "0", "RETAIL_MIN_CLASS_PRECISION": "0"}
+
+
+def test_a_corrupt_serving_model_fails_the_champion_comparison_closed(lake, monkeypatch):
+    """A champion that cannot be scored must not wave a worse challenger through (it used to pass)."""
+    registry = LakeModelRegistry(lake)
+    serving = registry.released().version
+    lake.write_bytes(f"models/{serving}/model.joblib", b"not a model: truncated by a bad copy")
+    for name, value in FLOORS_OFF.items():  # only the champion comparison can stop the baseline now
+        monkeypatch.setenv(name, value)
+
+    chain = materialize(CHAIN, dg.DagsterInstance.ephemeral(), WEAK)
+
+    assert not chain.success and materialized(chain, RELEASE) == []
+    weak = materialized(chain, MODEL)[0].metadata["model_version"].value
+    criterion = next(c for c in lake.read_json(f"models/{weak}/gate.json")["criteria"] if c["name"] == "champion_challenger")
+    assert not criterion["passed"]
+    assert f"serving model {serving} cannot be scored" in criterion["detail"] and "fail closed" in criterion["detail"]
+    assert registry.get(weak).status == REJECTED
+    assert registry.released().version == serving
+
+
+def test_a_feature_version_change_the_registry_records_skips_the_comparison(lake):
+    from retail_assets.training.champion import score_serving_model
+    from retail_assets.training.gate import ChampionScore, PromotionGate
+
+    registry = LakeModelRegistry(lake)
+    serving = registry.released().version
+    entry_file = lake.path(f"registry/{registry.group}/versions/{serving}.json")
+    entry_file.write_text(entry_file.read_text().replace('"feature_version": "1"', '"feature_version": "0"'))
+
+    champion = score_serving_model(registry, lake, "challenger", "1")
+
+    assert champion.feature_version_changed and champion.macro_f1 is None
+    gate = PromotionGate()
+    skipped = gate._champion(0.5, champion)
+    assert skipped["passed"] and "feature version 0" in skipped["detail"]
+    unscorable = gate._champion(0.5, ChampionScore(serving, None, f"serving model {serving} cannot be scored: gone"))
+    assert not unscorable["passed"]
+
+
+LOGISTIC = {"ops": {"price_sensitivity_model": {"config": {"hyperparameters": {"candidates": "logistic_regression", "search_size": "1"}}}}}
+
+
+def test_two_trainings_that_finish_together_are_each_judged_against_what_serves_at_release(lake, monkeypatch):
+    """Both models are registered while the old champion serves, so both pass against it; the
+    second release then finds the first serving, and the second model must beat that one.
+
+    The old champion is a deliberately weak model (the floors set to 0 so it could be released);
+    the two trainings are complement naive Bayes and a logistic regression, which scores lower
+    than naive Bayes on these weeks (the test measures by how much)."""
+    registry = LakeModelRegistry(lake)
+    instance = dg.DagsterInstance.ephemeral()
+    for name, value in FLOORS_OFF.items():
+        monkeypatch.setenv(name, value)
+    with monkeypatch.context() as anything_goes:
+        anything_goes.setenv("RETAIL_CHAMPION_MARGIN", "1")
+        assert materialize(CHAIN, instance, WEAK).success
+    champion = registry.released().version
+
+    trainings = [materialize([MODEL, REGISTERED], instance, config) for config in (QUICK, LOGISTIC)]
+    assert all(run.success for run in trainings)
+    first, second = (materialized(run, REGISTERED)[0].metadata["model_version"].value for run in trainings)
+    for version in (first, second):  # both judged against the same old champion, and both passed
+        assert registry.get(version).status == APPROVED
+        assert lake.read_json(f"models/{version}/gate.json")["champion"] == champion
+
+    def release(version):
+        return materialize([RELEASE], instance, {"ops": {"api_release": {"config": {"version": version}}}})
+
+    assert release(first).success and registry.released().version == first  # judged against what serves: no change
+    assert "rejudged_at_release" not in lake.read_json(f"models/{first}/gate.json")
+
+    late = release(second)
+    gate = lake.read_json(f"models/{second}/gate.json")
+    criterion = next(c for c in gate["criteria"] if c["name"] == "champion_challenger")
+    # The first model, scored independently on the second one's test weeks, is better by more than the margin.
+    with lake.local_directory(f"training/jobs/{second}/input/data/test") as directory:
+        test = read_channel("test", directory)
+    predicted = [p.code for p in registry.load_model(registry.get(first)).predict_dicts(test.features())]
+    first_f1 = f1_score(test.codes(), np.array(predicted), labels=["LA", "MM", "UM"], average="macro")
+    print(f"on {second}'s test weeks: {first} (serving) {first_f1:.4f}, {second} {criterion['value']:.4f}, margin 0.01")
+    assert criterion["value"] < first_f1 - 0.01
+    assert (gate["champion"], gate["rejudged_at_release"], criterion["passed"]) == (first, True, False)
+    assert criterion["threshold"] == pytest.approx(first_f1 - 0.01)
+    assert not late.success and "judged against an older champion" in step_failure(late, "api_release")
+    assert registry.get(second).status == REJECTED
+    assert registry.get(second).history[-1]["reason"].startswith(f"re-judged at release against {first}")
+    assert registry.released().version == registry.serving_entry().version == first  # the better model keeps serving

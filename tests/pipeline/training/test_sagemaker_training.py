@@ -56,7 +56,8 @@ def launcher(lake: S3Lake, aws, **job) -> SageMakerTrainingLauncher:
 
 def test_a_spot_training_job_runs_the_entrypoint_and_its_model_lands_in_the_lake(sagemaker, lake, aws):
     log: list[str] = []
-    outcome = launcher(lake, aws, spot=True, max_wait_seconds=5400).train("v1", QUICK, log=log.append)
+    key = "arn:aws:kms:us-east-1:123456789012:key/0b3d5b5e-lake"
+    outcome = launcher(lake, aws, spot=True, max_wait_seconds=5400, output_kms_key_id=key).train("v1", QUICK, log=log.append)
 
     assert outcome.job_name == job_name("price-sensitivity", "v1") == "price-sensitivity-v1"
     assert outcome.model_uri == lake.uri_of("models/v1")
@@ -74,6 +75,7 @@ def test_a_spot_training_job_runs_the_entrypoint_and_its_model_lands_in_the_lake
         "test": lake.uri_of("training/jobs/v1/input/data/test") + "/",
     }
     assert job["OutputDataConfig"]["S3OutputPath"] == lake.uri_of("sagemaker/jobs")
+    assert job["OutputDataConfig"]["KmsKeyId"] == key, "model.tar.gz must be under the lake's key"
     assert job["EnableManagedSpotTraining"] is True
     assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 5400}
     assert job["CheckpointConfig"]["S3Uri"] == lake.uri_of("sagemaker/checkpoints/price-sensitivity-v1")
