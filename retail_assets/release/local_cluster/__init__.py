@@ -16,11 +16,11 @@ RBAC or admission; the HPA holds `minReplicas`; probe periods and back-offs are 
         KubernetesCluster(cluster.api_client())  # the release's client; cluster.service_url("retail", "retail-api")
 
 Every process it starts is stopped by pid (SIGTERM, then SIGKILL of its process group) in `stop()`.
-No Dagster import.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
 import shutil
@@ -60,6 +60,7 @@ class LocalCluster:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="local-cluster-"))
         self.store = Store()
         self._pods: dict[str, PodRuntime] = {}
+        self._every_pod: list[PodRuntime] = []
         self._stopping: list[threading.Thread] = []
         self._wake = threading.Event()
         self._halt = threading.Event()
@@ -72,10 +73,14 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         self.api.start()
         self._loop.start()
+        atexit.register(self.stop)  # an owner that forgets (or fails before) stop() leaves no pod running
         return self
 
     def stop(self) -> None:
         """Stop the controllers, every pod (SIGTERM, then SIGKILL after its grace period) and the servers."""
+        if self._halt.is_set():
+            return
+        atexit.unregister(self.stop)
         self._halt.set()
         self._wake.set()
         if self._loop.is_alive():
@@ -133,7 +138,8 @@ class LocalCluster:
         return client.ApiClient(configuration)
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
-        """A kubeconfig for this cluster: `KUBECONFIG=path` makes `KubernetesCluster()` (and kubectl) talk to it."""
+        """A kubeconfig for this cluster: `KUBECONFIG=path` makes `KubernetesCluster()` talk to it (kubectl needs
+        API discovery, which it does not serve)."""
         path.write_text(
             "apiVersion: v1\nkind: Config\ncurrent-context: local\n"
             f"clusters:\n- name: local\n  cluster:\n    server: {self.url}\n"
@@ -153,6 +159,10 @@ class LocalCluster:
     def pod_process(self, name: str):
         """The pod's container process (a `subprocess.Popen`), e.g. to kill it as an OOM kill would."""
         return self._pods[name].process
+
+    def processes(self) -> list:
+        """Every container process this cluster started (`subprocess.Popen`), stopped ones included."""
+        return [process for runtime in self._every_pod for process in runtime.processes]
 
     def wait_for_rollout(self, namespace: str, name: str, timeout: float = 180.0) -> dict:
         """`kubectl rollout status`: until the Deployment's rollout completes; RolloutFailed otherwise."""
@@ -178,6 +188,7 @@ class LocalCluster:
         name = pod["metadata"]["name"]
         runtime = PodRuntime(self.store, pod, self.images.get(image), self._base_env(), self.workdir / name, self.time_scale, self._wake.set)
         self._pods[name] = runtime
+        self._every_pod.append(runtime)
         runtime.start()
 
     def _stop_pod(self, pod: dict) -> None:

@@ -11,6 +11,7 @@ replicas, updatedReplicas, readyReplicas, availableReplicas and the Available an
 conditions; a rollout that makes no progress for `progressDeadlineSeconds` (600 by default) is
 marked `ProgressDeadlineExceeded`, and `revisionHistoryLimit` old ReplicaSets are kept. The HPA is
 played only as far as its `minReplicas` (metrics are not), which is what sets the API's count.
+The Deployment's status and conditions are `status.py`'s.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import secrets
 import time
 from collections.abc import Callable
 
 from retail_assets.release.cluster import REVISION_ANNOTATION
-from retail_assets.release.local_cluster.objects import Store, now_iso
+from retail_assets.release.local_cluster.objects import Store, now_iso, owned as _owned
+from retail_assets.release.local_cluster.status import DeploymentStatus, count as _count
 
 HASH_LABEL = "pod-template-hash"
 
@@ -39,25 +40,13 @@ def _revision(obj: dict) -> int:
     return int((obj["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION, "0"))
 
 
-def _owned(objects: list[dict], owner: dict) -> list[dict]:
-    uid = owner["metadata"]["uid"]
-    return [o for o in objects if any(ref.get("uid") == uid for ref in o["metadata"].get("ownerReferences", []))]
-
-
-def _count(value: object, replicas: int, round_up: bool) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        share = int(value[:-1]) * replicas / 100
-        return math.ceil(share) if round_up else math.floor(share)
-    return int(value if value is not None else 0)
-
-
 class Controllers:
     """One reconcile pass over every Deployment, ReplicaSet and HPA; `start_pod`/`stop_pod` play the kubelet."""
 
     def __init__(self, store: Store, start_pod: Callable[[dict], None], stop_pod: Callable[[dict], None],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.store, self.start_pod, self.stop_pod, self.clock = store, start_pod, stop_pod, clock
-        self._last_progress: dict[str, tuple[float, tuple]] = {}  # deployment uid -> (when, the status it last progressed to)
+        self.status = DeploymentStatus(store, clock)
 
     def reconcile(self) -> None:
         with self.store.lock:
@@ -68,7 +57,7 @@ class Controllers:
             for replica_set in self.store.list("ReplicaSet"):
                 self._sync_replica_set(replica_set)
             for deployment in self.store.list("Deployment"):
-                self._deployment_status(deployment)
+                self.status.update(deployment)
 
     # -- HPA: minReplicas only ---------------------------------------------------------------
     def _autoscale(self, hpa: dict) -> None:
@@ -107,7 +96,7 @@ class Controllers:
             status["observedGeneration"] = deployment["metadata"]["generation"]
             self.store.touch(deployment)
         if progressing:
-            self._set_progressing(deployment, "True", *progressing)
+            self.status.set_condition(deployment, "Progressing", "True", *progressing)
         self._roll(deployment, new, [rs for rs in owned if rs is not new])
         self._prune_history(deployment, [rs for rs in owned if rs is not new])
 
@@ -217,59 +206,6 @@ class Controllers:
         })
         self.start_pod(pod)
         return pod
-
-    # -- Deployment status -------------------------------------------------------------------------
-    def _deployment_status(self, deployment: dict) -> None:
-        namespace, spec = deployment["metadata"]["namespace"], deployment["spec"]
-        owned = _owned(self.store.list("ReplicaSet", namespace), deployment)
-        revision = deployment["metadata"]["annotations"].get(REVISION_ANNOTATION)
-        new = next((rs for rs in owned if rs["metadata"]["annotations"].get(REVISION_ANNOTATION) == revision), None)
-        wanted = spec["replicas"]
-        replicas = sum(rs["status"].get("replicas", 0) for rs in owned)
-        updated = new["status"].get("replicas", 0) if new else 0
-        available = sum(rs["status"].get("availableReplicas", 0) for rs in owned)
-        ready = sum(rs["status"].get("readyReplicas", 0) for rs in owned)
-        status = deployment["status"]
-        counts = {"replicas": replicas, "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": available,
-                  "unavailableReplicas": max(wanted - available, 0)}
-        rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
-        min_available = wanted - _count(rolling.get("maxUnavailable", "25%"), wanted, round_up=False)
-        enough = available >= min_available
-        self._set_condition(deployment, "Available", "True" if enough else "False",
-                            "MinimumReplicasAvailable" if enough else "MinimumReplicasUnavailable",
-                            "Deployment has minimum availability." if enough else "Deployment does not have minimum availability.")
-        name = new["metadata"]["name"] if new else deployment["metadata"]["name"]
-        uid = deployment["metadata"]["uid"]
-        complete = updated == wanted and replicas == wanted and available == wanted
-        snapshot = (revision, updated, ready, available, -replicas)
-        when, last = self._last_progress.get(uid, (self.clock(), None))
-        if complete:
-            self._set_progressing(deployment, "True", "NewReplicaSetAvailable", f'ReplicaSet "{name}" has successfully progressed.')
-        elif snapshot != last:
-            when = self.clock()
-            if last is not None:
-                self._set_progressing(deployment, "True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.')
-        elif self.clock() - when > spec.get("progressDeadlineSeconds", 600):
-            self._set_progressing(deployment, "False", "ProgressDeadlineExceeded", f'ReplicaSet "{name}" has timed out progressing.')
-        self._last_progress[uid] = (when, snapshot)
-        if any(status.get(k) != v for k, v in counts.items()):
-            status.update(counts)
-            self.store.touch(deployment)
-
-    def _set_progressing(self, deployment: dict, value: str, reason: str, message: str) -> None:
-        self._set_condition(deployment, "Progressing", value, reason, message)
-
-    def _set_condition(self, deployment: dict, kind: str, value: str, reason: str, message: str) -> None:
-        conditions = deployment["status"].setdefault("conditions", [])
-        current = next((c for c in conditions if c["type"] == kind), None)
-        if current and (current["status"], current["reason"], current["message"]) == (value, reason, message):
-            return
-        stamp = now_iso()
-        changed = {"type": kind, "status": value, "reason": reason, "message": message, "lastUpdateTime": stamp,
-                   "lastTransitionTime": stamp if not current or current["status"] != value else current["lastTransitionTime"]}
-        deployment["status"]["conditions"] = [c for c in conditions if c["type"] != kind] + [changed]
-        self.store.touch(deployment)
-
 
 def _ready(pod: dict) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in pod.get("status", {}).get("conditions", []))

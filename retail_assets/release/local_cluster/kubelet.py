@@ -104,6 +104,7 @@ class PodRuntime:
         self.port = free_port()
         self.command = command(self.port) if command is not None else None  # None: the image cannot be pulled
         self.process: subprocess.Popen | None = None
+        self.processes: list[subprocess.Popen] = []  # every container process it started, restarts included
         self.restarts = 0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"pod {pod['metadata']['name']}", daemon=True)
@@ -141,6 +142,7 @@ class PodRuntime:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             exit_code = self._run_container(env)
+            exit_code = 128 - exit_code if exit_code < 0 else exit_code  # killed by signal N: 128 + N, as the runtime reports
             if self._stopping.is_set():
                 return
             self.restarts += 1
@@ -157,6 +159,7 @@ class PodRuntime:
         try:
             self.process = subprocess.Popen(self.command, env=full_env, stdout=log, stderr=subprocess.STDOUT,
                                             cwd=self.workdir, start_new_session=True)
+            self.processes.append(self.process)
             self._set(running=True, ready=False)
             return self._probe_until_exit()
         finally:

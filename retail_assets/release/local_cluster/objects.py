@@ -108,6 +108,12 @@ def json_patch(target: dict, operations: list[dict]) -> dict:
     return document
 
 
+def owned(objects: list[dict], owner: dict) -> list[dict]:
+    """The objects whose ownerReferences name `owner` (by uid)."""
+    uid = owner["metadata"]["uid"]
+    return [o for o in objects if any(ref.get("uid") == uid for ref in o["metadata"].get("ownerReferences", []))]
+
+
 def matches(labels: dict, selector: str) -> bool:
     """An equality-based label selector (`a=b,c=d`), as `KubernetesCluster` sends it."""
     for term in filter(None, selector.split(",")):
