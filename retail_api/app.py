@@ -30,7 +30,9 @@ from retail_api.metrics import UNMATCHED, ServiceMetrics
 from retail_api.model_store import ModelStore
 from retail_api.openapi import install_openapi
 from retail_api.predict import Endpoint, PredictionEndpoints
+from retail_api.log_shipper import Shipper
 from retail_api.prediction_log import NoPredictionLog, PredictionLog
+from retail_api.prediction_spool import default_spool
 from retail_api.routers import health, metrics, model
 from retail_api.settings import Settings
 
@@ -57,17 +59,7 @@ def create_app(settings: Settings | None = None) -> RetailApi:
         on_load_failure=service_metrics.model_load_failures.inc,
         on_stopped=service_metrics.not_serving,
     )
-    prediction_log = (
-        PredictionLog(
-            lake,
-            service_metrics,
-            flush_seconds=settings.prediction_log_flush_seconds,
-            batch_rows=settings.prediction_log_batch_rows,
-            queue_rows=settings.prediction_log_queue_rows,
-        )
-        if settings.prediction_log
-        else None
-    )
+    prediction_log = _prediction_log(settings, service_metrics) if settings.prediction_log else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,6 +90,20 @@ def create_app(settings: Settings | None = None) -> RetailApi:
     install_openapi(app, settings, secured=api_key is not None)
     endpoints = PredictionEndpoints(store, settings, api_key, service_metrics, prediction_log or NoPredictionLog())
     return RetailApi(app, {"/v1/predict": endpoints.predict, "/v1/predict/batch": endpoints.predict_batch}, service_metrics)
+
+
+def _prediction_log(settings: Settings, service_metrics: ServiceMetrics) -> PredictionLog:
+    spool = settings.prediction_log_spool or default_spool(settings.lake)
+    return PredictionLog(
+        spool,
+        service_metrics,
+        Shipper(spool, settings.lake, settings.aws, interval=min(settings.prediction_log_flush_seconds, 5.0)),
+        capture_percent=settings.prediction_log_capture_percent,
+        flush_seconds=settings.prediction_log_flush_seconds,
+        batch_rows=settings.prediction_log_batch_rows,
+        queue_rows=settings.prediction_log_queue_rows,
+        spool_max_bytes=settings.prediction_log_spool_max_bytes,
+    )
 
 
 class RequestIds:

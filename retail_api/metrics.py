@@ -1,4 +1,4 @@
-"""Prometheus metrics for /metrics: traffic, latency, predictions, the model, the prediction log.
+"""Prometheus metrics for /metrics: traffic, latency, predictions, the model (the prediction log adds its own).
 
 Each app has its own registry (two apps in one process, as in the tests, never mix counts).
 Routes are labelled by their template, and any path the API does not serve is `unmatched`, so a
@@ -47,19 +47,7 @@ class ServiceMetrics:
         self.model_serving = Gauge(
             "retail_api_model_serving", "1 while a model serves, 0 while none does (predictions answer 503).", registry=registry
         )
-        self.log_written = Counter(
-            "retail_api_prediction_log_rows_written", "Prediction rows committed to the predictions table.", registry=registry
-        )
-        self.log_dropped = Counter(
-            "retail_api_prediction_log_rows_dropped",
-            "Prediction rows never written: queue_full (the sink falls behind) or write_failed (after retries).",
-            ["reason"],
-            registry=registry,
-        )
-        self.log_write_failures = Counter(
-            "retail_api_prediction_log_write_failures", "Failed attempts to write a batch to the predictions table.", registry=registry
-        )
-        self.log_queued = Gauge("retail_api_prediction_log_queued_rows", "Prediction rows waiting to be written.", registry=registry)
+        # The prediction log's counters are its own collector (retail_api.prediction_log): part are kept by its shipper process.
         self._per_route: dict[tuple[str, int], tuple] = {}
         self._per_class = {name: self.predictions.labels(name) for name in ("High", "Medium", "Low")}
 

@@ -48,6 +48,13 @@ EXAMPLE_PREDICTION = {
 }
 
 
+EXPLAIN = (
+    "With `explain`: k (1-50), every answer carries `explanation`: each class's score, intercept, its k largest "
+    "feature contributions and the sum of the others (`other`), which add up to the score exactly; `link` says how "
+    "scores become the probabilities (docs/api.md, Explanations)."
+)
+
+
 def install_openapi(app: FastAPI, settings: Settings, secured: bool) -> None:
     """Make `app.openapi()` (served at /openapi.json, shown at /docs) describe the whole API."""
 
@@ -90,9 +97,10 @@ def prediction_operations(settings: Settings, secured: bool) -> tuple[dict[str, 
     single = _operation(
         "Predict one basket's price sensitivity",
         "The class (High/Medium/Low), its dunnhumby code (LA/MM/UM), the probability of every class, the "
-        f"model version and the request id. {limits}.",
+        f"model version and the request id. {limits}. {EXPLAIN}",
         "BasketIn",
-        {"checkout": {"summary": "A basket at checkout", "value": EXAMPLE_BASKET}},
+        {"checkout": {"summary": "A basket at checkout", "value": EXAMPLE_BASKET},
+         "explained": {"summary": "The same, with each class's 3 largest feature contributions", "value": {**EXAMPLE_BASKET, "explain": 3}}},
         "PredictionOut",
         {"answer": {"value": EXAMPLE_PREDICTION}},
         secured,
@@ -101,7 +109,7 @@ def prediction_operations(settings: Settings, secured: bool) -> tuple[dict[str, 
     batch = _operation(
         "Predict many baskets in one request",
         f"Answers in request order, all from one model version. {limits}, and {settings.max_batch_baskets} baskets "
-        "per batch (`RETAIL_MAX_BATCH_BASKETS`).",
+        f"per batch (`RETAIL_MAX_BATCH_BASKETS`). {EXPLAIN}",
         "BatchIn",
         {"two": {"summary": "Two baskets", "value": {"baskets": [EXAMPLE_BASKET, {**EXAMPLE_BASKET, "basket_id": "994100100398295"}]}}},
         "BatchOut",

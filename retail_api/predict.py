@@ -22,6 +22,7 @@ from retail_api import asgi
 from retail_api.asgi import Refusal
 from retail_api.auth import API_KEY_HEADER, UNAUTHORIZED_MESSAGE, key_is_accepted
 from retail_api.errors import error_body, validation_error_body
+from retail_api.explanations import explain
 from retail_api.metrics import ServiceMetrics
 from retail_api.model_store import ModelStore
 from retail_api.prediction_log import Answered, PredictionSink
@@ -62,6 +63,8 @@ class PredictionEndpoints:
             answer = PredictionOut(
                 basket.basket_id, CLASS_BY_CODE[code], code, Probabilities(high, medium, low), model.version, request_id
             )
+            if basket.explain:
+                [answer.explanation] = explain(model, [features], [basket.explain], "$.explain")
             self.metrics.count_predictions({CLASS_BY_CODE[code]: 1})
             self.sink.record(
                 Answered(request_id, model.version, model.feature_version, [basket.basket_id], [features], [code], probabilities, time.time())
@@ -94,10 +97,12 @@ class PredictionEndpoints:
             features = [basket_features(basket) for basket in baskets]
             codes, probabilities = model.score(features)
             basket_ids = [basket.basket_id for basket in baskets]
+            asked = [max(batch.explain, basket.explain) for basket in baskets]
+            explanations = explain(model, features, asked, "$.explain") if any(asked) else [None] * len(baskets)
             answer = BatchOut(
                 [
-                    BasketPrediction(basket_id, CLASS_BY_CODE[code], code, Probabilities(*row))
-                    for basket_id, code, row in zip(basket_ids, codes, probabilities, strict=True)
+                    BasketPrediction(basket_id, CLASS_BY_CODE[code], code, Probabilities(*row), explanation)
+                    for basket_id, code, row, explanation in zip(basket_ids, codes, probabilities, explanations, strict=True)
                 ],
                 model.version,
                 request_id,

@@ -1,47 +1,40 @@
-"""The prediction log: every answer, written in batches to the lake's predictions/ Delta table.
+"""The prediction log, API side: a request hands its answer over and returns; nothing else.
 
-The request path only appends a reference to what it already computed to a bounded in-memory
-queue (no I/O, no hashing, no copies). A writer thread wakes every `flush_seconds` (or sooner
-when `batch_rows` are waiting), builds one frame, and appends it through the `Lake` interface, on
-a disk or on S3. A full queue or a failing sink never fails or slows a request: rows that cannot
-be queued or written are dropped and counted (retail_api_prediction_log_rows_dropped_total).
+`record` keeps a sampled share of requests (`RETAIL_PREDICTION_LOG_CAPTURE_PERCENT`, 100 by
+default, as SageMaker's data capture samples) by appending a reference to what the endpoint
+already computed to an in-memory queue. A writer thread turns the queue into JSON lines in the
+local spool every 0.2 s (retail_api.prediction_spool), and the shipper process
+(retail_api.log_shipper) sends sealed segments to the lake's predictions/ Delta table. Parquet
+and Delta therefore never run in the API's process.
+
+Nothing is lost when the lake is down: rows wait in the spool (and across restarts). What is
+lost anyway is counted in `retail_api_prediction_log_rows_dropped_total{reason}`: queue_full
+(the disk falls behind), spool_full (RETAIL_PREDICTION_LOG_SPOOL_MAX_BYTES reached), spool_failed
+(the disk refuses) or unreadable (a damaged spool line).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
-import time
 from collections import deque
-from itertools import chain
-from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
-import numpy as np
-import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
+import msgspec
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from retail_api.log_shipper import UNREADABLE_ROWS, WRITE_FAILURES, WRITTEN, Shipper
 from retail_api.metrics import ServiceMetrics
-from retail_model.labels import CLASS_BY_CODE
-from retail_model.lake import Lake
-from retail_model.predictions import PARTITION_BY, PREDICTIONS_SCHEMA, PREDICTIONS_TABLE, features_digest
+from retail_api.prediction_spool import Answered, SpoolWriter
 
 log = logging.getLogger(__name__)
 
+WRITE_SECONDS = 0.2  # how often the writer thread moves the queue to the spool
+_ENCODE_CHUNK = 256  # requests per encode call: short GIL holds, the event loop keeps running
 
-@dataclass(frozen=True, slots=True)
-class Answered:
-    """One request's predictions, as the endpoint computed them (nothing is copied)."""
-
-    request_id: str
-    model_version: str
-    feature_version: str
-    basket_ids: list[str]
-    features: list[dict[str, float]]
-    codes: list[str]
-    probabilities: list[list[float]]  # per basket: High, Medium, Low
-    at: float  # time.time() when answered
+__all__ = ["Answered", "NoPredictionLog", "PredictionLog", "PredictionSink"]
 
 
 class PredictionSink(Protocol):
@@ -51,100 +44,109 @@ class PredictionSink(Protocol):
 class PredictionLog:
     def __init__(
         self,
-        lake: Lake,
+        spool: Path,
         metrics: ServiceMetrics,
+        shipper: Shipper | None,
+        capture_percent: float = 100.0,
         flush_seconds: float = 5.0,
         batch_rows: int = 20_000,
         queue_rows: int = 200_000,
-        max_attempts: int = 3,
+        spool_max_bytes: int = 1 << 30,
     ) -> None:
-        self.lake, self.metrics = lake, metrics
-        self.flush_seconds, self.batch_rows, self.queue_rows, self.max_attempts = flush_seconds, batch_rows, queue_rows, max_attempts
+        self.writer = SpoolWriter(spool, spool_max_bytes, flush_seconds, batch_rows)
+        self.shipper, self.queue_rows = shipper, queue_rows
+        self.capture = capture_percent / 100.0
         self._queue: deque[Answered] = deque()
-        self._queued_rows = 0  # rows in _queue plus rows of failed frames awaiting a retry
-        self._retry: list[tuple[pl.DataFrame, int]] = []  # (frame, attempts so far)
+        self._queued_rows = 0
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_error: str | None = None
-        metrics.log_queued.set_function(lambda: self._queued_rows)
+        self._encode_lines = msgspec.json.Encoder().encode_lines
+        self._spool_bytes = 0
+        self.captured = self.sampled_out = 0
+        self.dropped = {"queue_full": 0, "spool_full": 0, "spool_failed": 0}
+        metrics.registry.register(_Collector(self))
 
     def record(self, answered: Answered) -> None:
-        """Queue one request's predictions; drops (and counts) them when the queue is full. Never raises."""
+        """Queue one request's predictions (or skip it, by the sampling rate). Never raises, never waits."""
         rows = len(answered.basket_ids)
+        if self.capture < 1.0 and random.random() >= self.capture:
+            self.sampled_out += rows
+            return
         with self._lock:
             accepted = self._queued_rows + rows <= self.queue_rows
             if accepted:
                 self._queue.append(answered)
                 self._queued_rows += rows
-            waiting = self._queued_rows
-        if not accepted:
-            self.metrics.log_dropped.labels("queue_full").inc(rows)
-        elif waiting >= self.batch_rows:
-            self._wake.set()
+        if accepted:
+            self.captured += rows
+        else:
+            self.dropped["queue_full"] += rows
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
+        try:
+            self.writer.recover()  # segments a previous process left open are sent too
+        except OSError as error:  # the API serves anyway; every row it cannot spool is counted
+            log.error("the prediction spool %s cannot be used (%s): predictions are not recorded", self.writer.directory, error)
+        self._spool_bytes = self._used_bytes()
+        if self.shipper is not None:
+            self.shipper.start()
+        self._thread = threading.Thread(target=self._run, name="prediction-log-spool", daemon=True)
         self._thread.start()
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued, then stop the writer (waiting at most `timeout` seconds)."""
+        """Spool what is queued, seal the segment, and let the shipper send what it can within `timeout`."""
         self._stop.set()
-        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error("the prediction log did not finish writing within %.0fs; %d rows are lost", timeout, self._queued_rows)
+        self.spool_queued()
+        try:
+            self.writer.seal()
+        except OSError as error:
+            log.error("could not seal the prediction spool segment (%s); it is sealed and sent on the next start", error)
+        if self.shipper is not None:
+            self.shipper.stop(timeout)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.flush_seconds)
-            self._wake.clear()
-            self.flush()
-        self.flush()  # what was answered before close
+        while not self._stop.wait(WRITE_SECONDS):
+            self.spool_queued()
 
-    def flush(self) -> None:
-        """Write every waiting row now (the writer thread calls this; tests may too)."""
+    def spool_queued(self) -> None:
+        """Move every queued answer to the spool (the writer thread calls this; close() too)."""
         with self._lock:
             taken = list(self._queue)
             self._queue.clear()
         if taken:
-            try:
-                self._retry.append((to_frame(taken), 0))
-            except Exception:  # a row that cannot become a frame must not stop the log
-                log.exception("could not build prediction log rows; %d rows dropped", sum(len(a.basket_ids) for a in taken))
-                self._forget(sum(len(a.basket_ids) for a in taken), "write_failed")
-        while self._retry:
-            frame, attempts = self._retry[0]
-            try:
-                self.lake.append(PREDICTIONS_TABLE, frame, partition_by=list(PARTITION_BY))
-            except Exception as error:  # the sink is down or refuses: keep the rows for the next try
-                self.metrics.log_write_failures.inc()
-                self._report(f"cannot write to {self.lake.uri_of(PREDICTIONS_TABLE)}: {type(error).__name__}: {error}")
-                if attempts + 1 >= self.max_attempts:
-                    self._retry.pop(0)
-                    self._forget(frame.height, "write_failed")
-                else:
-                    self._retry[0] = (frame, attempts + 1)
-                return
-            self._retry.pop(0)
-            self._forget(frame.height, None)
-            self.metrics.log_written.inc(frame.height)
-            if self._last_error is not None:
-                log.info("the prediction log writes again")
-                self._last_error = None
+            self._spool_bytes = self._used_bytes()  # the shipper empties it meanwhile
+        for start in range(0, len(taken), _ENCODE_CHUNK):
+            chunk = taken[start : start + _ENCODE_CHUNK]
+            rows = sum(len(item.basket_ids) for item in chunk)
+            self._write(chunk, rows)
+            with self._lock:
+                self._queued_rows -= rows
+        try:
+            self.writer.seal_if_due()
+        except OSError as error:
+            log.error("could not seal the prediction spool segment: %s", error)
 
-    def _forget(self, rows: int, dropped_because: str | None) -> None:
-        with self._lock:
-            self._queued_rows -= rows
-        if dropped_because is not None:
-            self.metrics.log_dropped.labels(dropped_because).inc(rows)
+    def _write(self, chunk: list[Answered], rows: int) -> None:
+        if self._spool_bytes >= self.writer.max_bytes:
+            self.dropped["spool_full"] += rows
+            return
+        lines = self._encode_lines(chunk)
+        try:
+            self.writer.append(lines, rows)
+        except OSError as error:
+            self.dropped["spool_failed"] += rows
+            log.error("cannot write to the prediction spool %s (%s); %d rows dropped", self.writer.directory, error, rows)
+            return
+        self._spool_bytes += len(lines)
 
-    def _report(self, message: str) -> None:
-        if message != self._last_error:  # once per distinct problem, not once per flush
-            log.error("%s; predictions keep being served and queued (up to %d rows)", message, self.queue_rows)
-        self._last_error = message
+    def _used_bytes(self) -> int:
+        try:
+            return self.writer.used_bytes()
+        except OSError:  # the spool folder cannot be read: writing to it will say why
+            return 0
 
 
 class NoPredictionLog:
@@ -154,71 +156,37 @@ class NoPredictionLog:
         pass
 
 
-class _Positions(dict):
-    """name -> its position, numbering names in the order they first appear."""
+class _Collector:
+    """The prediction log's counters for /metrics, read from this process and the shipper's shared counters."""
 
-    def __missing__(self, name: str) -> int:
-        position = self[name] = len(self)
-        return position
+    def __init__(self, owner: PredictionLog) -> None:
+        self.owner = owner
+
+    def collect(self) -> Any:
+        owner, shipper = self.owner, self.owner.shipper
+        written = shipper.count(WRITTEN) if shipper else 0
+        yield _counter("captured", "Prediction rows handed to the log (after sampling).", owner.captured)
+        yield _counter("sampled_out", "Prediction rows not captured: RETAIL_PREDICTION_LOG_CAPTURE_PERCENT < 100.", owner.sampled_out)
+        yield _counter("written", "Prediction rows committed to the predictions table by the shipper.", written)
+        dropped = CounterMetricFamily(
+            "retail_api_prediction_log_rows_dropped",
+            "Prediction rows never written: queue_full, spool_full, spool_failed (the local disk) or unreadable (a damaged spool line).",
+            labels=["reason"],
+        )
+        for reason, rows in owner.dropped.items():
+            dropped.add_metric([reason], rows)
+        dropped.add_metric(["unreadable"], shipper.count(UNREADABLE_ROWS) if shipper else 0)
+        yield dropped
+        yield CounterMetricFamily(
+            "retail_api_prediction_log_write_failures", "Failed attempts to write spooled rows to the predictions table.",
+            value=shipper.count(WRITE_FAILURES) if shipper else 0,
+        )  # fmt: skip
+        yield GaugeMetricFamily("retail_api_prediction_log_queued_rows", "Prediction rows in memory, not yet spooled.", value=owner._queued_rows)
+        yield GaugeMetricFamily(
+            "retail_api_prediction_log_spool_bytes", "Bytes in the local spool not yet sent to the lake.",
+            value=owner._used_bytes(),
+        )  # fmt: skip
 
 
-def to_frame(answered: list[Answered]) -> pl.DataFrame:
-    """The rows of the predictions table (retail_model.predictions) for a list of answered requests.
-
-    Built as Arrow arrays in C loops: feature names are looked up in a dict (map over
-    __getitem__) and stored dictionary-encoded, then cast to strings. Converting the ~65 name
-    strings of every row one by one cost ~30 µs a row, and this runs in the API's process.
-    """
-    request_ids: list[str] = []
-    basket_ids: list[str] = []
-    versions: list[str] = []
-    feature_versions: list[str] = []
-    codes: list[str] = []
-    stamps: list[int] = []
-    probabilities: list[list[float]] = []
-    features: list[dict[str, float]] = []
-    for item in answered:
-        n = len(item.basket_ids)
-        request_ids += [item.request_id] * n
-        basket_ids += item.basket_ids
-        versions += [item.model_version] * n
-        feature_versions += [item.feature_version] * n
-        codes += item.codes
-        stamps += [int(item.at * 1_000_000)] * n
-        probabilities += item.probabilities
-        features += item.features
-    digests = []
-    for number, row in enumerate(features, start=1):
-        digests.append(features_digest(row))
-        if number % 64 == 0:
-            # Let the event loop run: this thread holds the GIL while it hashes rows, and the
-            # loop would otherwise wait up to the interpreter's 5 ms switch interval for it.
-            time.sleep(0)
-    lengths = np.fromiter(map(len, features), dtype=np.int32, count=len(features))
-    offsets = pa.array(np.concatenate(([0], np.cumsum(lengths, dtype=np.int32))), pa.int32())
-    total = int(lengths.sum())
-    positions = _Positions()
-    name_ids = np.fromiter(map(positions.__getitem__, chain.from_iterable(features)), dtype=np.int32, count=total)
-    names = pa.DictionaryArray.from_arrays(pa.array(name_ids), pa.array(list(positions), pa.string())).cast(pa.string())
-    values = np.fromiter(chain.from_iterable(row.values() for row in features), dtype=np.float64, count=total)
-    matrix = np.asarray(probabilities, dtype=np.float64).reshape(-1, 3)
-    stamp_array = pa.array(stamps, pa.timestamp("us", tz="UTC"))
-    table = pa.table(
-        {
-            "request_id": pa.array(request_ids, pa.string()),
-            "basket_id": pa.array(basket_ids, pa.string()),
-            "model_version": pa.array(versions, pa.string()),
-            "feature_version": pa.array(feature_versions, pa.string()),
-            "features_digest": pa.array(digests, pa.string()),
-            "feature_names": pa.ListArray.from_arrays(offsets, names),
-            "feature_values": pa.ListArray.from_arrays(offsets, pa.array(values, pa.float64())),
-            "probability_high": matrix[:, 0],
-            "probability_medium": matrix[:, 1],
-            "probability_low": matrix[:, 2],
-            "predicted_code": pa.array(codes, pa.string()),
-            "price_sensitivity": pa.array([CLASS_BY_CODE[code] for code in codes], pa.string()),
-            "predicted_at": stamp_array,
-            "date": pc.cast(stamp_array, pa.date32()),
-        }
-    )
-    return pl.from_arrow(table).cast(PREDICTIONS_SCHEMA)  # type: ignore[return-value]
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(f"retail_api_prediction_log_rows_{name}", documentation, value=value)

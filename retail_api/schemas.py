@@ -38,6 +38,16 @@ Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, extra_json_schem
 Quantity = Annotated[float, msgspec.Meta(ge=1, le=10_000, multiple_of=1)]
 Spend = Annotated[float, msgspec.Meta(ge=0, le=100_000, description="GBP, finite")]
 Hour = Annotated[float, msgspec.Meta(ge=0, le=23, multiple_of=1)]
+MAX_EXPLAIN = 50
+Explain = Annotated[
+    float,  # a whole number, as JSON may spell it (3 or 3.0): see Quantity
+    msgspec.Meta(
+        ge=0,
+        le=MAX_EXPLAIN,
+        multiple_of=1,
+        description="How many feature contributions to return per class (the largest by magnitude); 0 or absent: no explanation",
+    ),
+]
 
 
 class _Request(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -91,6 +101,7 @@ class BasketIn(_Request):
     basket_dominant_mission: BasketMission
     lines: Annotated[list[BasketLineIn], msgspec.Meta(min_length=1)]
     customer: CustomerIn | None = None
+    explain: Explain = 0
 
     def __post_init__(self) -> None:
         if not self.basket_id.strip(WHITESPACE) or not self.store_code.strip(WHITESPACE):
@@ -123,6 +134,7 @@ class BasketIn(_Request):
 
 class BatchIn(_Request):
     baskets: Annotated[list[BasketIn], msgspec.Meta(min_length=1)]
+    explain: Annotated[Explain, msgspec.Meta(description="Explain every basket with this many contributions per class (a basket's own `explain` may ask for more)")] = 0
 
 
 class Probabilities(msgspec.Struct):
@@ -131,16 +143,49 @@ class Probabilities(msgspec.Struct):
     Low: float
 
 
-class BasketPrediction(msgspec.Struct):
+class Contribution(msgspec.Struct):
+    feature: str  # as the model names it: product=..., product_10=..., customer_lifestage=..., log_spend, ...
+    contribution: float
+
+
+class ClassExplanation(msgspec.Struct):
+    """score = intercept + the sum of `top` + other, exactly."""
+
+    score: float
+    intercept: float
+    top: list[Contribution]
+    other: float  # the sum of the contributions not listed in `top`
+
+
+class Explanation(msgspec.Struct):
+    """Why the basket got its answer: each class's score split into feature contributions.
+
+    link `softmax`: the probabilities are softmax(scores) (linear models and trees; scores are centred
+    across classes). `calibrated`: scores are LinearSVC decision margins averaged over the calibration
+    folds, turned into probabilities by the calibrators. `blend`: scores are the weighted sum of the
+    members' scores; the probabilities the weighted mean of the members' softmaxes.
+    """
+
+    link: Literal["softmax", "calibrated", "blend"]
+    classes: dict[Literal["High", "Medium", "Low"], ClassExplanation]
+
+
+class BasketPrediction(msgspec.Struct, omit_defaults=True):
     basket_id: str
     price_sensitivity: Literal["High", "Medium", "Low"]
     code: Literal["LA", "MM", "UM"]
     probabilities: Probabilities
+    explanation: Explanation | None = None  # only when the request asked (`explain`)
 
 
-class PredictionOut(BasketPrediction):
+class PredictionOut(msgspec.Struct, omit_defaults=True):
+    basket_id: str
+    price_sensitivity: Literal["High", "Medium", "Low"]
+    code: Literal["LA", "MM", "UM"]
+    probabilities: Probabilities
     model_version: str
     request_id: str
+    explanation: Explanation | None = None  # only when the request asked (`explain`)
 
 
 class BatchOut(msgspec.Struct):

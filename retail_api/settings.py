@@ -40,11 +40,14 @@ class Settings(SharedSettings):
     max_batch_baskets: int = Field(default=1000, ge=1)
     max_basket_lines: int = Field(default=500, ge=1)
 
-    # The prediction log: every answer, in batches, to the lake's predictions/ Delta table.
+    # The prediction log: answers spooled to local disk, shipped to the lake's predictions/ Delta table.
     prediction_log: bool = True
-    prediction_log_flush_seconds: float = Field(default=5.0, gt=0)
-    prediction_log_batch_rows: int = Field(default=20_000, ge=1)  # write early when this many are waiting
-    prediction_log_queue_rows: int = Field(default=200_000, ge=1)  # beyond this, new rows are dropped (and counted)
+    prediction_log_capture_percent: float = Field(default=100.0, ge=0, le=100)  # share of requests recorded
+    prediction_log_flush_seconds: float = Field(default=5.0, gt=0)  # a spool segment is sealed and shipped this often
+    prediction_log_batch_rows: int = Field(default=20_000, ge=1)  # ... or when it holds this many rows
+    prediction_log_queue_rows: int = Field(default=200_000, ge=1)  # in memory; beyond this, new rows are dropped (and counted)
+    prediction_log_spool: Path | None = None  # default: beside a local lake, or under the temp folder
+    prediction_log_spool_max_bytes: int = Field(default=1 << 30, ge=1)  # beyond this, new rows are dropped (and counted)
 
     @field_validator("api_key", "api_key_file", "model_version", mode="before")
     @classmethod

@@ -39,7 +39,7 @@ def sample_data(
 def materialize(
     landing: Annotated[Path | None, typer.Option(help="A directory of transactions_YYYYWW.csv files to land first.")] = None,
 ) -> None:
-    """Land files and materialize the whole graph locally, in order: raw -> silver/gold -> features -> model -> release."""
+    """Land files and materialize the whole graph locally, in order: raw -> silver/gold -> features -> model -> release -> basket_predictions -> monitoring."""
     from retail_assets.pipeline import PipelineError, run_pipeline
 
     try:
@@ -54,6 +54,12 @@ def materialize(
             f"[red]error:[/red] {len(summary.weeks_rejected)} week(s) could not be read and were set aside: "
             f"{', '.join(summary.weeks_rejected)} (see {summary.rejected}); the other weeks were built"
         )
+    if summary.files_misnamed:
+        console.print(
+            f"[red]error:[/red] {len(summary.files_misnamed)} file(s) in the landing zone are not named "
+            f"transactions_YYYYWW.csv and were not ingested (see {summary.rejected})"
+        )
+    if summary.weeks_rejected or summary.files_misnamed:
         raise typer.Exit(code=1)
 
 

@@ -17,6 +17,7 @@ from rich.progress import Progress
 
 from retail_assets.definitions import defs
 from retail_assets.defs.asset_keys import (
+    BASKET_PREDICTIONS,
     FEATURE_DRIFT,
     FEATURES,
     GOLD,
@@ -28,8 +29,17 @@ from retail_assets.defs.asset_keys import (
     SILVER,
 )
 from retail_assets.defs.partitions import every_region_and_basket_type, shop_weeks, week_range_tags
-from retail_assets.ingest.landing import REJECTED, ingested_versions, land_directory, landed_files
+from retail_assets.ingest.landing import (
+    REJECTED,
+    ingested_versions,
+    land_directory,
+    landed_files,
+    misnamed_files,
+    reject_misnamed,
+    still_rejected,
+)
 from retail_assets.ingest.watch import contiguous_blocks, pending_files
+from retail_assets.scoring.batch import weeks_since_training
 from retail_assets.settings import get_environment
 from retail_model.artifact import METRICS_FILE_NAME, model_key
 from retail_model.lake import open_lake
@@ -54,7 +64,8 @@ class PipelineSummary:
     rejected: str
     weeks_ingested: list[str] = field(default_factory=list)
     weeks_unchanged: list[str] = field(default_factory=list)
-    weeks_rejected: list[str] = field(default_factory=list)
+    weeks_rejected: list[str] = field(default_factory=list)  # by this run, or earlier and not re-delivered since
+    files_misnamed: list[str] = field(default_factory=list)  # why each was not ingested
     model_version: str | None = None  # the version this run registered
     model_status: str | None = None
     serving_version: str | None = None
@@ -64,6 +75,8 @@ class PipelineSummary:
     def lines(self) -> list[str]:
         out = [f"lake: {self.lake}"]
         out.append(f"weeks ingested: {len(self.weeks_ingested)}, unchanged: {len(self.weeks_unchanged)}")
+        for reason in self.files_misnamed:
+            out.append(f"[yellow]{reason} (see {self.rejected})[/yellow]")
         if self.weeks_rejected:
             out.append(f"[yellow]weeks rejected: {', '.join(self.weeks_rejected)} (see {self.rejected})[/yellow]")
         if self.model_version:
@@ -92,13 +105,15 @@ def run_pipeline(
     lake = open_lake(settings.lake, settings.aws)
     if landing is not None:
         land_directory(landing, lake)
+    misnamed = misnamed_files(lake)
+    reject_misnamed(lake, misnamed)
     landed = landed_files(lake)
     if not landed:
         raise PipelineError(
             f"no transactions_YYYYWW.csv files in {lake.uri_of('landing')}; pass --landing DIR or run `retail-mlops sample-data` first"
         )
     job = defs().resolve_implicit_global_asset_job_def()
-    summary = PipelineSummary(lake=lake.uri, rejected=lake.uri_of(REJECTED))
+    summary = PipelineSummary(lake=lake.uri, rejected=lake.uri_of(REJECTED), files_misnamed=[f.reason for f in misnamed])
 
     versions = {f.week: f.fingerprint for f in pending_files(lake)}
     pending = set(versions)
@@ -132,7 +147,8 @@ def run_pipeline(
                 f"(run {', '.join(r.run_id for r in failed_runs) or '?'}; open it in the Dagster UI):\n"
                 + "\n".join(_failure_messages(failed_runs))
             )
-
+        # A week rejected by an earlier run and not re-delivered since is still missing from the lake.
+        summary.weeks_rejected = sorted(set(summary.weeks_rejected) | set(still_rejected(lake)))
         summary.seconds["raw"] = round(time.perf_counter() - started, 2)
 
         task = progress.add_task("silver_transactions + gold_baskets", total=1)
@@ -158,6 +174,14 @@ def run_pipeline(
         summary.seconds["features..release"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
 
+        task = progress.add_task("basket_predictions (the weeks since the model's training data)", total=1)
+        started = time.perf_counter()
+        weeks = _weeks_to_score(lake, settings, instance)
+        if weeks:
+            _run(job, instance, [BASKET_PREDICTIONS], week_range_tags(weeks[0], weeks[-1]), "basket_predictions")
+        summary.seconds["basket_predictions"] = round(time.perf_counter() - started, 2)
+        progress.advance(task)
+
         task = progress.add_task("feature_drift + live_accuracy", total=1)
         started = time.perf_counter()
         _run(job, instance, MONITORING, {}, "feature_drift + live_accuracy")
@@ -170,6 +194,16 @@ def run_pipeline(
     summary.serving_version = serving.version if serving else None
     summary.metrics = lake.read_json(model_key(registered.version, METRICS_FILE_NAME)) or {}
     return summary
+
+
+def _weeks_to_score(lake, settings, instance: dg.DagsterInstance) -> list[str]:
+    """What a release re-scores (the basket_scoring_sensor's rule): ingested weeks after the serving model's training weeks."""
+    serving = open_registry(settings, lake).serving_entry()
+    if serving is None:
+        return []
+    ingested = instance.get_materialized_partitions(RAW)
+    since = {str(w) for w in weeks_since_training(lake, serving.version, [int(w) for w in ingested])}
+    return [week for week in instance.get_dynamic_partitions(shop_weeks.name) if week in since]
 
 
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:

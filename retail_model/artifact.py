@@ -29,6 +29,7 @@ from retail_model.basket import Basket
 from retail_model.features import FEATURE_VERSION, basket_features
 from retail_model.labels import CLASS_BY_CODE
 from retail_model.scoring import Scorer, verified_scorer
+from retail_model.scoring.explain import ClassExplanation, contributions, feature_names, space_of, top_k
 
 MODEL_FILE_NAME = "model.joblib"
 METRICS_FILE_NAME = "metrics.json"  # written by training beside the model; optional when loading
@@ -185,6 +186,19 @@ class PriceSensitivityModel:
                 placed.append(full)
             matrix = placed
         return winners, matrix
+
+    def explain(self, rows: Sequence[Mapping[str, float]], k: int) -> tuple[str, list[dict[str, ClassExplanation]]]:
+        """Each row's per-class score, intercept and top-k feature contributions (retail_model.scoring.explain).
+
+        Returns the link (how scores become the probabilities `score` reports) and, per row, a
+        dict class name -> its explanation, for the classes the model was trained on.
+        """
+        scorer = self.scorer
+        explained = contributions(scorer, rows)
+        space = space_of(scorer)
+        names = feature_names(space) if space is not None else np.empty(0, dtype=object)
+        classes = [CLASS_BY_CODE[code] for code in self._codes]
+        return explained.link, [dict(zip(classes, row, strict=True)) for row in top_k(explained, names, k)]
 
     def __repr__(self) -> str:
         candidate = self.metadata.get("candidate")

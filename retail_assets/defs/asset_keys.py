@@ -12,3 +12,5 @@ RELEASE = dg.AssetKey("api_release")
 PREDICTION_LOG = dg.AssetKey("prediction_log")  # written by the API, not by Dagster: an external asset
 FEATURE_DRIFT = dg.AssetKey("feature_drift")
 LIVE_ACCURACY = dg.AssetKey("live_accuracy")
+BASKET_PREDICTIONS = dg.AssetKey("basket_predictions")  # gold baskets scored in batch, per week
+MAINTENANCE = dg.AssetKey("lake_maintenance")

@@ -104,3 +104,13 @@ BASKET_COLUMNS = (
 LINE_COLUMNS = ("PROD_CODE", "PROD_CODE_10", "PROD_CODE_20", "PROD_CODE_30", "PROD_CODE_40", "QUANTITY", "SPEND")
 
 FILE_NAME_PATTERN = re.compile(r"^transactions_(?P<week>\d{6})\.csv$")
+# Names a person meant as a weekly file but spelt differently (TRANSACTIONS_200607.CSV,
+# transactions_2006-07.csv, transactions_200607.csv.txt): rejected with a reason, never skipped.
+LOOKS_LIKE_A_WEEKLY_FILE = re.compile(r"(?i)^transactions|\.csv$")
+_WEEK_IN_NAME = re.compile(r"(?i)^transactions\W?_?(?P<year>\d{4})\D?(?P<week>\d{2})\b")
+
+
+def suggested_name(name: str) -> str | None:
+    """The contract's spelling of a near-miss name (transactions_2006-07.CSV -> transactions_200607.csv), if any."""
+    match = _WEEK_IN_NAME.match(name)
+    return f"transactions_{match['year']}{match['week']}.csv" if match else None

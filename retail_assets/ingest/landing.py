@@ -49,6 +49,68 @@ def landed_files(lake: Lake) -> list[LandedFile]:
     return sorted(files, key=lambda f: f.week)
 
 
+@dataclass(frozen=True)
+class MisnamedFile:
+    """A file in the landing zone that looks like a weekly extract but is not named like one."""
+
+    stored: StoredObject
+    reason: str
+
+
+def misnamed_files(lake: Lake) -> list[MisnamedFile]:
+    """Files directly in the landing zone that look meant as weekly files (a name starting with
+    `transactions` or ending in `.csv`, any case) but do not match transactions_YYYYWW.csv.
+
+    Hidden files (a copy tool's temporary `.name.part`) are left alone."""
+    found = []
+    for stored in lake.list_objects(LANDING):
+        relative = stored.key[len(LANDING) + 1 :]
+        if "/" in relative or relative.startswith(".") or contract.FILE_NAME_PATTERN.match(relative):
+            continue
+        if contract.LOOKS_LIKE_A_WEEKLY_FILE.search(relative):
+            found.append(MisnamedFile(stored, misnamed_reason(relative)))
+    return sorted(found, key=lambda f: f.stored.key)
+
+
+def misnamed_reason(name: str) -> str:
+    guess = contract.suggested_name(name)
+    hint = f"; rename it {guess}" if guess else ""
+    return f"{name}: not ingested, weekly files must be named transactions_YYYYWW.csv (lower case, six digits){hint}"
+
+
+def reject_misnamed(lake: Lake, misnamed: list[MisnamedFile]) -> list[str]:
+    """File each misnamed file under landing/rejected/ with `<file>.error.json`, once per version
+    (the sensor looks every 30 s). Returns the names rejected by this call."""
+    newly = []
+    for file in misnamed:
+        target = f"{REJECTED}/{file.stored.name}"
+        previous = lake.read_json(f"{target}.error.json") or {}
+        if previous.get("stamp") == file.stored.stamp and previous.get("size") == file.stored.size:
+            continue
+        lake.copy(file.stored.key, target)
+        lake.write_json(
+            f"{target}.error.json",
+            {"file": file.stored.name, "reason": file.reason, "size": file.stored.size, "stamp": file.stored.stamp,
+             "rejected_at": datetime.now(UTC).isoformat(timespec="seconds")},
+        )
+        newly.append(file.stored.name)
+    return newly
+
+
+def still_rejected(lake: Lake) -> dict[str, str]:
+    """week -> reason, for every landed week whose latest file version was rejected and not re-delivered since."""
+    recorded = ingested_versions(lake)
+    rejected = {}
+    for landed in landed_files(lake):
+        record = recorded.get(landed.week) or {}
+        if record.get("status") != "rejected":
+            continue
+        unchanged = (record.get("size"), record.get("stamp")) == (landed.stored.size, landed.stored.stamp)
+        if unchanged or lake.fingerprint(landed.stored) == record.get("fingerprint"):
+            rejected[landed.week] = record.get("reason") or ""
+    return rejected
+
+
 def ingested_versions(lake: Lake) -> dict[str, dict]:
     """week -> the latest ingest_log entry for it (file, fingerprint, size, stamp, status, counts)."""
     log = lake.scan(INGEST_LOG)
@@ -64,14 +126,18 @@ def ingested_versions(lake: Lake) -> dict[str, dict]:
 
 
 def land_directory(source: Path, lake: Lake) -> list[str]:
-    """Copy (or upload) a directory's weekly files into the landing zone; unchanged files are skipped."""
+    """Copy (or upload) a directory's weekly files into the landing zone; unchanged files are skipped.
+
+    Files that look meant as weekly files but are misnamed are landed too, under their own name,
+    so the landing zone rejects them with a reason instead of them going unnoticed here."""
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is not a directory of transactions_YYYYWW.csv files")
     landed = []
     for path in sorted(source.iterdir()):
         match = contract.FILE_NAME_PATTERN.match(path.name)
-        if match and path.is_file():
-            key = landed_key(match["week"])
+        meant = not path.name.startswith(".") and contract.LOOKS_LIKE_A_WEEKLY_FILE.search(path.name)
+        if path.is_file() and (match or meant):
+            key = landed_key(match["week"]) if match else f"{LANDING}/{path.name}"
             if not lake.holds_copy_of(path, key):
                 lake.upload_file(path, key)
             landed.append(key)

@@ -18,7 +18,7 @@ import polars as pl
 
 from retail_assets.ingest.landing import LandedFile, log_rows, reject_file
 from retail_assets.ingest.reader import IngestResult, UnreadableFileError, count_lines, parse_weekly_file
-from retail_assets.ingest.tables import BY_WEEK, INGEST_LOG, QUARANTINE, RAW
+from retail_assets.ingest.tables import BY_WEEK, INGEST_LOG, QUARANTINE, RAW, weeks_property
 from retail_model.lake import Lake
 
 DEFAULT_ROWS_PER_COMMIT = 400_000
@@ -103,8 +103,9 @@ def _commit(lake: Lake, group: list[tuple[LandedFile, str, IngestResult]], run_i
     partitions = [{"shop_week": int(landed.week)} for landed, _, _ in group]
     kept = pl.concat([r.kept.with_columns(source_fingerprint=pl.lit(fp)) for _, fp, r in group])
     quarantined = pl.concat([quarantine_table(r.quarantined, r.week) for _, _, r in group])
-    report.raw_version = lake.replace_partitions(RAW, kept, BY_WEEK, partitions)
-    report.quarantine_version = lake.replace_partitions(QUARANTINE, quarantined, BY_WEEK, partitions)
+    weeks = weeks_property(int(landed.week) for landed, _, _ in group)  # what the next hop rewrites
+    report.raw_version = lake.replace_partitions(RAW, kept, BY_WEEK, partitions, properties=weeks)
+    report.quarantine_version = lake.replace_partitions(QUARANTINE, quarantined, BY_WEEK, partitions, properties=weeks)
     entries = [
         _log_entry(landed, fp, run_id, status="ingested", result=result) for landed, fp, result in group
     ]

@@ -29,6 +29,7 @@ KEPT_COLUMNS = [name.lower() for name in contract.COLUMNS] + CARRIED
 QUARANTINE_COLUMNS = [name.lower() for name in contract.COLUMNS] + [*CARRIED, "line", "reason"]
 _TEXT_COLUMNS = [name.lower() for name in contract.COLUMNS]
 _BOM = b"\xef\xbb\xbf"
+_BLANK = b" \t\r"  # what a blank line may hold; the parser and count_lines agree on it
 _LINE_SEPARATOR = "\x1f"
 _BEFORE_VALUE = np.frombuffer(b",\n", dtype=np.uint8)
 _AFTER_VALUE = np.frombuffer(b",\n\r", dtype=np.uint8)  # never in a CSV line we can read fast; a file that holds it takes the slow path
@@ -78,7 +79,10 @@ def week_of_file(name: str | Path) -> int:
 
 def count_lines(data: bytes, padded: bool | None = None) -> LineCount:
     """Data lines of a file from its bytes alone (no CSV parsing): every line after the first
-    that holds anything but whitespace. The reconciliation check compares the parser against this."""
+    that holds anything but spaces and tabs. The reconciliation check compares the parser against this.
+
+    Only spaces, tabs (and the CR of a CRLF) make a line blank: a line of other whitespace (a
+    no-break space, NEL, U+3000, a form feed) is a data line, which the parser quarantines."""
     data = data.removeprefix(_BOM)
     padded = _padded(data) if padded is None else padded
     if b"\n\n" not in data and b"\n\r\n" not in data and not padded:
@@ -88,7 +92,7 @@ def count_lines(data: bytes, padded: bool | None = None) -> LineCount:
     lines = data.split(b"\n")[1:]
     if lines and lines[-1] == b"":
         lines.pop()  # the newline that ends the last line does not start another
-    blank = sum(1 for line in lines if not line.strip())
+    blank = sum(1 for line in lines if not line.strip(_BLANK))
     return LineCount(len(lines) - blank, blank)
 
 
@@ -99,7 +103,7 @@ def read_weekly_file(path: Path) -> IngestResult:
 def parse_weekly_file(name: str, data: bytes) -> IngestResult:
     """Parse a weekly file's bytes (from a disk or S3) named `name`."""
     week = week_of_file(name)
-    if b"\x00" in data[:4096]:
+    if b"\x00" in data[:4096]:  # a binary file; a NUL further in quarantines its line
         raise UnreadableFileError(f"{name}: binary content (NUL bytes); expected a CSV text file")
     data = data.removeprefix(_BOM)
     first_line = data.split(b"\n", 1)[0].rstrip(b"\r")
@@ -116,7 +120,7 @@ def parse_weekly_file(name: str, data: bytes) -> IngestResult:
         broken = pl.DataFrame(schema={"source_line": pl.Int64(), "line": pl.String(), "reason": pl.String()})
     else:
         lines = _physical_lines(data)
-        body = lines.slice(1).filter(pl.col("text").str.strip_chars().str.len_chars() > 0)
+        body = lines.slice(1).filter(pl.col("text").str.strip_chars(_BLANK.decode()).str.len_chars() > 0)
         fields, broken = _fields(body, canonical)
         fields = fields.with_columns(pl.col(_TEXT_COLUMNS).replace("", None))  # as polars' reader does
     strings = fields.with_columns(source_file=pl.lit(name))
@@ -147,7 +151,9 @@ def _clean_file_fields(data: bytes, canonical: list[str], count: LineCount) -> p
     """The whole file in one polars read, when it is provably line-exact: UTF-8, no quote
     characters, no blank lines, and exactly one comma less than columns on every data line
     (checked by counting commas; a longer line makes polars raise). None means: go line by line."""
-    if b'"' in data or count.blank_lines or not _is_utf8(data) or data.count(b",") != (len(canonical) - 1) * (count.data_lines + 1):
+    if b'"' in data or b"\x00" in data or count.blank_lines or not _is_utf8(data):
+        return None
+    if data.count(b",") != (len(canonical) - 1) * (count.data_lines + 1):
         return None
     try:
         frame = pl.read_csv(data, has_header=True, new_columns=canonical, quote_char=None, infer_schema=False)
@@ -214,6 +220,10 @@ def _fields(body: pl.DataFrame, canonical: list[str]) -> tuple[pl.DataFrame, pl.
     body = body.with_columns(
         reason=pl.when(pl.col("undecodable"))
         .then(pl.lit("undecodable bytes: the line is not UTF-8 text"))
+        .when(pl.col("text").str.contains("\x00", literal=True))
+        .then(pl.lit("NUL byte inside the line: binary content, not text"))
+        .when(pl.col("text").str.strip_chars().str.len_chars() == 0)
+        .then(pl.lit("only whitespace other than spaces and tabs (a no-break space, NEL, U+3000, a form feed): not a record"))
         .when(~quoted & (commas + 1 != width))
         .then(pl.format(f"has {{}} fields, expected {width}", commas + 1))
     )

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from retail_assets.ingest.tables import INGEST_LOG, QUARANTINE, RAW
-from retail_assets.lake.transforms import inconsistent_baskets, normalised_lines, silver_from_raw
+from retail_assets.lake.transforms import baskets_to_set_aside, inconsistent_baskets, normalised_lines, silver_from_raw
+from retail_assets.lake.weeks import built_from, changed_weeks, weeks_property
 from retail_model.lake import Lake, TableSnapshot
 
 SILVER = "silver"
@@ -41,6 +42,14 @@ class Rebuild:
     totals: dict[str, float] = field(default_factory=dict)
     quarantined_baskets: int = 0
     quarantined_lines: int = 0
+    weeks: list[int] | None = None  # the weeks whose rows this write replaced; None: every week
+    table_rows: int | None = None  # rows in the table after the write (`rows` counts those written)
+
+    def weeks_rewritten(self) -> str:
+        """For people: "all", "none" or the week numbers."""
+        if self.weeks is None:
+            return "all"
+        return ", ".join(str(week) for week in self.weeks) or "none"
 
 
 def read_upstream(lake: Lake, table: str) -> TableSnapshot:
@@ -95,9 +104,11 @@ class _Chunks:
                 self.totals[name] = self.totals.get(name, 0) + value
             yield chunk
 
-    def result(self, source_version: int, version: int) -> Rebuild:
+    def result(self, source_version: int, version: int, weeks: set[int] | None = None) -> Rebuild:
         preview = self.preview if self.preview is not None else self.transform(self.source.head(0).collect())
-        return Rebuild(preview, self.rows, source_version, version, self.totals)
+        return Rebuild(
+            preview, self.rows, source_version, version, self.totals, weeks=None if weeks is None else sorted(weeks), table_rows=self.rows
+        )
 
 
 Transform = Callable[[pl.DataFrame], pl.DataFrame]
@@ -111,6 +122,9 @@ def rebuild_silver(lake: Lake, wanted: Sequence[tuple[str, str]], complete: bool
     split across two regions looks consistent from inside either one.
     """
     upstream = read_upstream(lake, RAW)
+    weeks = _weeks_to_update(lake, RAW, SILVER, upstream.version) if complete else None
+    if weeks is not None:
+        return _update_silver(lake, upstream, weeks)
     bad = inconsistent_baskets(normalised_lines(upstream.frame))
 
     def transform(raw: pl.DataFrame) -> pl.DataFrame:
@@ -125,6 +139,37 @@ def rebuild_silver(lake: Lake, wanted: Sequence[tuple[str, str]], complete: bool
     return rebuild
 
 
+def _update_silver(lake: Lake, upstream: TableSnapshot, weeks: set[int]) -> Rebuild:
+    """Silver's rows of `weeks` (and of any week sharing a disagreeing basket with them) from raw, in one commit."""
+    before = lake.scan(BASKET_QUARANTINE)
+    bad, affected, set_aside = baskets_to_set_aside(upstream.frame, before, weeks)
+
+    def transform(raw: pl.DataFrame) -> pl.DataFrame:
+        return silver_from_raw(raw).join(bad, on="basket_id", how="anti")
+
+    chunks = _Chunks(upstream.frame.filter(pl.col("shop_week").is_in(sorted(affected))), None, transform, None)
+    lineage = {RAW: upstream.version}
+    version = lake.replace_where(
+        SILVER, chunks, BY_REGION_AND_TYPE, "shop_week", sorted(affected), lineage=lineage, properties=_scope(True, affected)
+    )
+    if before is not None and (affected or set_aside.height):
+        kept = before.filter(~pl.col("shop_week").is_in(sorted(affected))).collect()
+        lake.overwrite_table(BASKET_QUARANTINE, pl.concat([kept, set_aside], how="diagonal_relaxed"), lineage=lineage)
+    elif before is None:
+        lake.overwrite_table(BASKET_QUARANTINE, set_aside, lineage=lineage)
+    rebuild = chunks.result(upstream.version, version, affected)
+    rebuild.table_rows = lake.count_rows(SILVER, version)
+    rebuild.quarantined_baskets, rebuild.quarantined_lines = bad.height, set_aside.height
+    return rebuild
+
+
+def _weeks_to_update(lake: Lake, source: str, target: str, source_version: int) -> set[int] | None:
+    """The weeks `source` rewrote since `target` was last built from it; None: rebuild every week."""
+    if lake.table_version(target) is None:
+        return None
+    return changed_weeks(lake, source, built_from(lake, target, source), source_version)
+
+
 def rebuild_region_partitions(
     lake: Lake,
     source: str,
@@ -134,8 +179,14 @@ def rebuild_region_partitions(
     complete: bool,
     summarize: Summary | None = None,
 ) -> Rebuild:
-    """Rebuild the (store_region, basket_type) partitions `wanted` of `target` from `source`, in one commit."""
+    """Rebuild the (store_region, basket_type) partitions `wanted` of `target` from `source`, in one commit.
+
+    When `wanted` is every partition, only the weeks `source` rewrote since `target` last read it are replaced.
+    """
     upstream = read_upstream(lake, source)
+    weeks = _weeks_to_update(lake, source, target, upstream.version) if complete else None
+    if weeks is not None:
+        return _update_weeks(lake, upstream, source, target, transform, summarize, BY_REGION_AND_TYPE, weeks)
     chunks = _Chunks(upstream.frame, None if complete else _in(wanted), transform, summarize)
     version = _replace(lake, target, chunks, wanted, complete, {source: upstream.version})
     return chunks.result(upstream.version, version)
@@ -144,20 +195,38 @@ def rebuild_region_partitions(
 def _replace(lake: Lake, table: str, chunks: _Chunks, wanted: Sequence[tuple[str, str]], complete: bool, lineage: dict) -> int:
     """Every partition: overwrite the table. Some: replace just those (a one-partition run from the UI)."""
     if complete:
-        return lake.overwrite_table(table, chunks, BY_REGION_AND_TYPE, lineage=lineage, properties=_scope(True))
-    return lake.replace_partitions(table, chunks, BY_REGION_AND_TYPE, _partitions(wanted), lineage=lineage, properties=_scope(False))
+        return lake.overwrite_table(table, chunks, BY_REGION_AND_TYPE, lineage=lineage, properties=_scope(True, None))
+    return lake.replace_partitions(table, chunks, BY_REGION_AND_TYPE, _partitions(wanted), lineage=lineage, properties=_scope(False, None))
+
+
+def _update_weeks(
+    lake: Lake, upstream: TableSnapshot, source: str, target: str, transform: Transform, summarize: Summary | None,
+    partition_by: Sequence[str], weeks: set[int], rows_per_chunk: int = ROWS_PER_CHUNK,
+) -> Rebuild:
+    """Replace `target`'s rows of `weeks` with `transform` of `source`'s rows of those weeks, in one commit."""
+    chunks = _Chunks(upstream.frame.filter(pl.col("shop_week").is_in(sorted(weeks))), None, transform, summarize, rows_per_chunk)
+    version = lake.replace_where(
+        target, chunks, partition_by, "shop_week", sorted(weeks), lineage={source: upstream.version}, properties=_scope(True, weeks)
+    )
+    rebuild = chunks.result(upstream.version, version, weeks)
+    rebuild.table_rows = lake.count_rows(target, version)
+    return rebuild
 
 
 def rebuild_table(
     lake: Lake, source: str, target: str, transform: Transform, summarize: Summary | None = None, rows_per_chunk: int = ROWS_PER_CHUNK
 ) -> Rebuild:
-    """Replace the whole of `target` with `transform` applied to `source`, week range by week range, in one commit.
+    """Bring `target` up to date with `transform` applied to `source`, in one commit: only the weeks
+    `source` rewrote since `target` last read it, or the whole table week range by week range.
 
     `rows_per_chunk` counts source rows: lower it where one source row becomes a lot of memory.
     """
     upstream = read_upstream(lake, source)
+    weeks = _weeks_to_update(lake, source, target, upstream.version)
+    if weeks is not None:
+        return _update_weeks(lake, upstream, source, target, transform, summarize, (), weeks, rows_per_chunk)
     chunks = _Chunks(upstream.frame, None, transform, summarize, rows_per_chunk)
-    version = lake.overwrite_table(target, chunks, lineage={source: upstream.version})
+    version = lake.overwrite_table(target, chunks, lineage={source: upstream.version}, properties=_scope(True, None))
     return chunks.result(upstream.version, version)
 
 
@@ -169,23 +238,23 @@ def _partitions(wanted: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
     return [dict(zip(BY_REGION_AND_TYPE, pair, strict=True)) for pair in wanted]
 
 
-def _scope(complete: bool) -> dict[str, str]:
-    """Whether a rebuild covered every partition: only such a commit says the table is up to date."""
-    return {"partitions": "all" if complete else "some"}
+def _scope(complete: bool, weeks: set[int] | None) -> dict[str, str]:
+    """Whether a write covered every partition (only such a commit says the table is up to date),
+    and which weeks' rows it replaced (None: every week), for the next hop to follow."""
+    return {"partitions": "all" if complete else "some", **weeks_property(weeks)}
 
 
 @dataclass(frozen=True)
 class Freshness:
     raw_version: int | None
-    silver_built_from_raw: int | None  # by the latest rebuild of every silver partition
+    silver_built_from_raw: int | None  # by the latest write of every silver partition
     silver_version: int | None
-    gold_built_from_silver: int | None  # by the latest rebuild of every gold partition
+    gold_built_from_silver: int | None  # by the latest write of every gold partition
+    changes_pending: bool = True  # a source commit since then changed rows (compaction and vacuum do not)
 
     @property
     def stale(self) -> bool:
-        if self.raw_version is None:
-            return False
-        return self.silver_built_from_raw != self.raw_version or self.gold_built_from_silver != self.silver_version
+        return self.raw_version is not None and self.changes_pending
 
     def describe(self) -> str:
         return (
@@ -196,15 +265,16 @@ class Freshness:
 
 def lake_freshness(lake: Lake) -> Freshness:
     """Compare table versions, not timestamps: a week ingested while a rebuild was reading raw
-    leaves raw at a version no full rebuild has read, so it can never be left out."""
-
-    def built_from(table: str, source: str) -> int | None:
-        for commit in lake.commits(table):
-            if commit.properties.get("partitions") == "all":
-                return commit.lineage.get(source)
-        return None
-
-    return Freshness(lake.table_version(RAW), built_from(SILVER, RAW), lake.table_version(SILVER), built_from(GOLD, SILVER))
+    leaves raw at a version no full rebuild has read, so it can never be left out. Commits that
+    change no row (the maintenance job's) do not make silver or gold stale."""
+    raw_version, silver_version = lake.table_version(RAW), lake.table_version(SILVER)
+    silver_from, gold_from = built_from(lake, SILVER, RAW), built_from(lake, GOLD, SILVER)
+    pending = raw_version is not None and (
+        changed_weeks(lake, RAW, silver_from, raw_version) != set()
+        or silver_version is None
+        or changed_weeks(lake, SILVER, gold_from, silver_version) != set()
+    )
+    return Freshness(raw_version, silver_from, silver_version, gold_from, pending)
 
 
 @dataclass(frozen=True)

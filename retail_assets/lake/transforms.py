@@ -74,3 +74,43 @@ def inconsistent_baskets(lines: pl.LazyFrame) -> pl.DataFrame:
         "basket_id",
         pl.format("lines of basket {} disagree on {}", "basket_id", pl.concat_str(parts, separator="; ", ignore_nulls=True)).alias("reason"),
     ).sort("basket_id")
+
+
+def baskets_to_set_aside(raw: pl.LazyFrame, set_aside_before: pl.LazyFrame | None, weeks: set[int]) -> tuple[pl.DataFrame, set[int], pl.DataFrame]:
+    """What rewriting `weeks` of silver needs to know about baskets whose lines disagree, read
+    only through those weeks' basket ids: (the inconsistent baskets with their reasons, the weeks
+    to rewrite, the set-aside lines of those weeks).
+
+    A basket can disagree across weeks (two weekly files with one BASKET_ID), so the lines of
+    every basket seen in `weeks` are looked up in all of raw; basket ids grow with time and the
+    tables are sorted by week, so the id range skips almost every row group. The weeks grow by
+    those of the baskets' other lines, and of baskets that were set aside before and may now
+    agree (a re-delivery that fixed them).
+    """
+
+    def lines_of_baskets_in(wanted: set[int]) -> pl.DataFrame:
+        ids = raw.filter(pl.col("shop_week").is_in(sorted(wanted))).select("basket_id")
+        if set_aside_before is not None:
+            ids = pl.concat([ids, set_aside_before.filter(pl.col("shop_week").is_in(sorted(wanted))).select("basket_id")])
+        ids = ids.unique().collect()["basket_id"]
+        if ids.is_empty():
+            return normalised_lines(raw.head(0)).collect()
+        near = pl.col("basket_id").is_between(pl.lit(ids.min()), pl.lit(ids.max()))
+        return normalised_lines(raw.filter(near & pl.col("basket_id").is_in(ids.implode()))).collect()
+
+    def weeks_of(lines: pl.DataFrame | pl.LazyFrame, baskets: pl.Series) -> set[int]:
+        found = lines.lazy().filter(pl.col("basket_id").is_in(baskets.implode())).select(pl.col("shop_week").unique()).collect()
+        return set(found["shop_week"].to_list())
+
+    lines = lines_of_baskets_in(weeks)
+    bad = inconsistent_baskets(lines.lazy())
+    affected = set(weeks) | weeks_of(lines, bad["basket_id"])
+    if set_aside_before is not None:
+        affected |= weeks_of(set_aside_before, lines["basket_id"].unique())
+    if affected != weeks:
+        # The added weeks' other baskets must stay out of silver too if they disagree (with
+        # lines in weeks not rewritten now, whose silver rows already leave them out).
+        lines = lines_of_baskets_in(affected)
+        bad = inconsistent_baskets(lines.lazy())
+    set_aside = lines.join(bad, on="basket_id").filter(pl.col("shop_week").is_in(sorted(affected)))
+    return bad, affected, set_aside

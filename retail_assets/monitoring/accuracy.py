@@ -40,6 +40,16 @@ def label_predictions(predictions: pl.LazyFrame, gold: pl.LazyFrame) -> Labelled
     return LabelledPredictions(scored.sort("shop_week", "basket_id"), unlabelled.height, unclassified.height)
 
 
+def label_batch_predictions(batch: pl.LazyFrame) -> pl.DataFrame:
+    """basket_predictions (batch scoring) in label_predictions' layout: the labels are in the same rows."""
+    return (
+        batch.filter(pl.col("true_code").is_not_null() & (pl.col("true_code") != UNCLASSIFIED_CODE))
+        .select("basket_id", "model_version", "predicted_code", "shop_week", "true_code")
+        .collect()
+        .sort("shop_week", "basket_id")
+    )
+
+
 def weekly_scores(labelled: pl.DataFrame) -> pl.DataFrame:
     """One row per (week, model version): baskets, accuracy, macro-F1 and each class's precision and recall."""
     rows = []

@@ -19,6 +19,7 @@ from retail_model.predictions import PREDICTIONS_TABLE
 
 FEATURES_TABLE = "features"
 GOLD_TABLE = "gold"
+BASKET_PREDICTIONS_TABLE = "basket_predictions"  # retail_assets.scoring.batch writes it
 MAX_ROWS = 200_000
 _SAMPLE_SEED = 20
 
@@ -82,6 +83,11 @@ def recent_predictions(lake: Lake, today: date, days: int, feature_version: str)
 def predictions_and_labels(lake: Lake) -> tuple[pl.LazyFrame | None, pl.LazyFrame | None]:
     """The whole prediction log and gold's labels, or None for a table not written yet."""
     return lake.scan(PREDICTIONS_TABLE), lake.scan(GOLD_TABLE)
+
+
+def batch_predictions(lake: Lake) -> pl.LazyFrame | None:
+    """basket_predictions (gold baskets scored in batch, with their labels), or None before the first run."""
+    return lake.scan(BASKET_PREDICTIONS_TABLE)
 
 
 def _sample(rows: pl.DataFrame) -> pl.DataFrame:

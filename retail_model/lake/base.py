@@ -39,6 +39,9 @@ Frames = pl.DataFrame | Iterable[pl.DataFrame]
 _WRITER_PROPERTIES = WriterProperties(max_row_group_size=32_768)
 
 
+_SQL_TYPES = {pa.int8(): "TINYINT", pa.int16(): "SMALLINT", pa.int32(): "INT", pa.int64(): "BIGINT"}
+
+
 class LakeError(Exception):
     """A lake operation that cannot be done as asked (missing object, bad address)."""
 
@@ -69,6 +72,7 @@ class Commit:
     version: int
     lineage: dict[str, int]  # source table -> the version this commit was built from
     properties: dict[str, str]
+    operation: str = ""  # Delta's name for it: WRITE, OPTIMIZE, VACUUM END, ...
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,36 @@ class Lake(ABC):
             table, frame, lineage, properties, mode="overwrite", partition_by=partition_by, replace=partitions, predicate=predicate
         )
 
+    def replace_where(
+        self,
+        table: str,
+        frame: Frames,
+        partition_by: Sequence[str],
+        column: str,
+        values: Sequence[object],
+        lineage: Mapping[str, int] | None = None,
+        properties: Mapping[str, str] | None = None,
+    ) -> int:
+        """Replace every row whose `column` is one of `values` with `frame`, in one commit, whatever
+        partition the rows are in; rows with other values stay. With no values, nothing is
+        replaced and the commit records only `lineage` and `properties`. Returns the new version.
+
+        Only the files whose statistics say they may hold such rows are read and rewritten, so the
+        cost follows the rows replaced, not the size of the table.
+        """
+        if not values:
+            return self._write(table, frame, lineage, properties, mode="append", partition_by=partition_by)
+        existing = self._open(table)
+        if existing is None:
+            raise LakeError(f"replace_where on {self.table_uri(table)}: the table does not exist yet; write it whole first")
+        # The literals take the column's own type: deltalake cannot compare an Int32 column with Int64 statistics bounds.
+        sql_type = _SQL_TYPES.get(pa.field(existing.schema().to_arrow().field(column)).type)
+        literals = [_sql_literal(value) for value in sorted(set(values))]
+        if sql_type:
+            literals = [f"CAST({literal} AS {sql_type})" for literal in literals]
+        predicate = f"{column} IN ({', '.join(literals)})"
+        return self._write(table, frame, lineage, properties, mode="overwrite", partition_by=partition_by, predicate=predicate)
+
     def overwrite_table(
         self,
         table: str,
@@ -168,7 +202,8 @@ class Lake(ABC):
             return
         for version in range(latest, max(latest - limit, -1), -1):
             info = self._commit_info(table, version)
-            yield Commit(version, json.loads(info.get(_LINEAGE) or "{}"), json.loads(info.get(_PROPERTIES) or "{}"))
+            lineage, properties = json.loads(info.get(_LINEAGE) or "{}"), json.loads(info.get(_PROPERTIES) or "{}")
+            yield Commit(version, lineage, properties, info.get("operation", ""))
 
     def _open(self, table: str, version: int | None = None) -> DeltaTable | None:
         try:
@@ -197,6 +232,8 @@ class Lake(ABC):
         commit = CommitProperties(custom_metadata=metadata)
         frames = [frame] if isinstance(frame, pl.DataFrame) else frame
         try:
+            if predicate is not None and replace is None:
+                raise delta.UnsupportedReplace(f"replace the rows where {predicate}")
             delta.write(self, table, frames, partition_by or (), mode, replace, commit)
         except delta.UnsupportedReplace:
             # Some partitions of a table partitioned by two columns (a one-partition run from the

@@ -39,6 +39,8 @@ class TreeEnsembleScorer(Scorer):
         self.n_outputs = max(int(learner["learner_model_param"]["num_class"]), 1)
         self.base_margin = _base_margin(learner["learner_model_param"]["base_score"], self.objective, self.n_outputs)
         self.space = space
+        self.booster: Any = None  # the xgboost Booster, set by compile_xgboost
+        self.iteration_range = (0, 0)
         self._compile(trees, groups)
 
     def _compile(self, trees: list[dict], groups: np.ndarray) -> None:
@@ -118,12 +120,15 @@ def compile_xgboost(space: FeatureSpace, classifier: Any) -> TreeEnsembleScorer:
         raise CompileError(f"XGBoost missing={missing!r} (only NaN, the default, is compiled)")
     booster = classifier.get_booster()
     dumped = json.loads(booster.save_raw("json"))
-    tree_range = None
+    tree_range, iteration_range = None, (0, 0)
     best = getattr(classifier, "best_iteration", None) if _has_best_iteration(classifier) else None
     if best is not None:  # early stopping: scikit-learn's predict_proba uses trees up to the best round
         indptr = dumped["learner"]["gradient_booster"]["model"]["iteration_indptr"]
-        tree_range = (0, int(indptr[best + 1]))
-    return TreeEnsembleScorer(space, dumped, tree_range)
+        tree_range, iteration_range = (0, int(indptr[best + 1])), (0, int(best) + 1)
+    scorer = TreeEnsembleScorer(space, dumped, tree_range)
+    # Explanations ask XGBoost itself for its contributions (retail_model.scoring.explain).
+    scorer.booster, scorer.iteration_range = booster, iteration_range
+    return scorer
 
 
 def _has_best_iteration(classifier: Any) -> bool:

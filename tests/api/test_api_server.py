@@ -234,5 +234,7 @@ def test_schemathesis_finds_nothing_in_a_thousand_generated_requests(lake, tmp_p
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
     assert summary["test_cases"]["generated"] >= 1000
     assert summary["test_cases"]["with_failures"] == 0 and summary["failures"] == []
-    # Whatever the fuzzer sent and the API accepted, the prediction log could store.
-    assert 'retail_api_prediction_log_rows_dropped_total{reason="write_failed"}' not in metrics
+    # Whatever the fuzzer sent and the API accepted, the prediction log could spool, read back and store.
+    assert "retail_api_prediction_log_write_failures_total 0.0" in metrics
+    assert 'retail_api_prediction_log_rows_dropped_total{reason="unreadable"} 0.0' in metrics
+    assert 'retail_api_prediction_log_rows_dropped_total{reason="spool_failed"} 0.0' in metrics

@@ -29,7 +29,9 @@ def test_the_lineage_graph_has_every_hop(definitions):
         "api_release": {"registered_model"},
         "prediction_log": {"api_release"},  # written by the API: an external asset
         "feature_drift": {"prediction_log", "basket_features", "api_release"},
-        "live_accuracy": {"prediction_log", "gold_baskets", "api_release"},
+        "live_accuracy": {"prediction_log", "gold_baskets", "api_release", "basket_predictions"},
+        "basket_predictions": {"gold_baskets", "api_release"},
+        "lake_maintenance": {"raw_transactions", "silver_transactions", "gold_baskets", "basket_features"},
     }
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(expected_parents)
     for name, parents in expected_parents.items():
@@ -40,6 +42,8 @@ def test_partitions(definitions):
     graph = definitions.resolve_asset_graph()
     raw = graph.get(key("raw_transactions")).partitions_def
     assert isinstance(raw, dg.DynamicPartitionsDefinition) and raw.name == "shop_weeks"
+    weekly = graph.get(key("basket_predictions")).partitions_def
+    assert isinstance(weekly, dg.DynamicPartitionsDefinition) and weekly.name == "shop_weeks"
     for name in ("silver_transactions", "gold_baskets"):
         partitions = graph.get(key(name)).partitions_def
         assert isinstance(partitions, dg.MultiPartitionsDefinition)
@@ -66,6 +70,8 @@ def test_checks_guard_each_hop_and_block_at_the_gates(definitions):
         ("price_sensitivity_model", "model_tested_on_later_weeks"),
         ("registered_model", "model_passed_promotion_gate"),
         ("api_release", "released_model_answers"),
+        ("basket_predictions", "one_prediction_per_gold_basket"),
+        ("basket_predictions", "scored_by_the_released_model"),
     } <= checks
     # The gate blocks the release in the run that registered the model (registered_model judges
     # it, and api_release refuses anything not Approved in any run).

@@ -10,7 +10,7 @@ from retail_assets.ingest.landing import landed_files, landed_key
 from retail_assets.ingest.load import load_weeks
 from retail_assets.ingest.reader import IngestResult
 from retail_assets.ingest.tables import RAW as RAW_TABLE
-from retail_assets.reporting import counts_markdown
+from retail_assets.reporting import counts_markdown, markdown_table
 from retail_model.lake import Lake
 
 
@@ -32,11 +32,14 @@ def raw_transactions(context: dg.AssetExecutionContext, lake: dg.ResourceParam[L
 
     def on_week(week: str, result: IngestResult) -> None:
         regions.update(result.kept["store_region"].unique().to_list())
-        context.log.info(
-            f"week {week}: {result.data_lines} lines, {result.kept.height} kept, {result.quarantined.height} quarantined"
-        )
 
     report = load_weeks(lake, [landed[week] for week in context.partition_keys], context.run.run_id, on_week=on_week)
+    # One line for the run, not one per week: each log line is an event the instance stores, and
+    # the per-week counts are in the metadata (`lines_by_week`).
+    context.log.info(
+        f"{len(report.results)} week(s): {sum(r.data_lines for r in report.results.values())} lines, "
+        f"{report.rows_kept} kept, {report.rows_quarantined} quarantined"
+    )
     _add_new_regions(context, regions)
     for rejection in report.rejected:
         context.log.error(f"week {rejection.week} rejected: {rejection.reason} (set aside as {rejection.where})")
@@ -60,12 +63,19 @@ def raw_transactions(context: dg.AssetExecutionContext, lake: dg.ResourceParam[L
             "weeks_ingested": len(report.results),
             "data_lines": sum(r.data_lines for r in report.results.values()),
             "rows_quarantined": report.rows_quarantined,
+            "lines_by_week": dg.MetadataValue.md(_lines_by_week(report.results)),
             "quarantine_reasons": dg.MetadataValue.md(counts_markdown(reasons, "reason") if reasons else "none"),
             "rejected_weeks": ", ".join(r.week for r in report.rejected) or "none",
             "column_spelling": ", ".join(sorted({r.column_spelling for r in report.results.values()})),
             "store_regions": ", ".join(sorted(regions)),
         }
     )
+
+
+def _lines_by_week(results: dict) -> str:
+    rows = [(week, r.data_lines, r.kept, r.quarantined) for week, r in sorted(results.items())]
+    frame = pl.DataFrame(rows, schema=["week", "lines", "kept", "quarantined"], orient="row")
+    return markdown_table(frame)
 
 
 def _add_new_regions(context: dg.AssetExecutionContext, seen: set[str]) -> None:

@@ -2,7 +2,7 @@ import dagster as dg
 import polars as pl
 
 from retail_assets.defs.asset_keys import RAW
-from retail_assets.ingest.landing import ingested_versions
+from retail_assets.ingest.landing import ingested_versions, misnamed_files
 from retail_assets.ingest.tables import QUARANTINE, RAW as RAW_TABLE
 from retail_model.lake import Lake
 
@@ -37,6 +37,18 @@ def landed_files_readable(lake: dg.ResourceParam[Lake]) -> dg.AssetCheckResult:
         # The description travels with the alert: on-call reads which weeks, not just that some failed.
         description=f"rejected week(s) {', '.join(sorted(rejected))}: see the .error.json files in landing/rejected/" if rejected else None,
         metadata={"rejected_weeks": dg.MetadataValue.json(rejected), "where": dg.MetadataValue.path(lake.uri_of("landing/rejected"))},
+    )
+
+
+@dg.asset_check(asset=RAW)
+def landed_file_names_follow_contract(lake: dg.ResourceParam[Lake]) -> dg.AssetCheckResult:
+    """No file in the landing zone looks like a weekly extract but is misnamed (it would never be ingested)."""
+    misnamed = misnamed_files(lake)
+    return dg.AssetCheckResult(
+        passed=not misnamed,
+        description=f"misnamed file(s) {', '.join(f.stored.name for f in misnamed)}: rename them transactions_YYYYWW.csv"
+        if misnamed else None,
+        metadata={"misnamed": dg.MetadataValue.json({f.stored.name: f.reason for f in misnamed})},
     )
 
 

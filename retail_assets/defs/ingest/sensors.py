@@ -5,6 +5,7 @@ import dagster as dg
 from retail_assets.defs.asset_keys import RAW
 from retail_assets.defs.partitions import shop_weeks, week_range_tags
 from retail_assets.defs.runs import MAX_ATTEMPTS, attempts
+from retail_assets.ingest.landing import misnamed_files, reject_misnamed
 from retail_assets.ingest.watch import LandingWatch, ReadyFile, contiguous_blocks, look
 from retail_model.lake import Lake
 
@@ -21,6 +22,11 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: dg.ResourceParam[L
     """Ingests each new or changed transactions_YYYYWW.csv once it has stopped changing; retries failed runs."""
     ready, settling, watch = look(lake, LandingWatch.from_cursor(context.cursor))
     notes = [f"{len(settling)} file(s) still changing: {', '.join(f.stored.name for f in settling[:5])}"] if settling else []
+    misnamed = misnamed_files(lake)
+    for name in reject_misnamed(lake, misnamed):
+        context.log.warning(next(f.reason for f in misnamed if f.stored.name == name) + f" (copied to {lake.uri_of('landing/rejected')})")
+    if misnamed:
+        notes.append(f"{len(misnamed)} misnamed file(s) not ingested: {', '.join(f.stored.name for f in misnamed[:5])}")
     wanted: dict[str, tuple[ReadyFile, int]] = {}
     for file in ready:
         history = attempts(context.instance, file_version_tag(file))

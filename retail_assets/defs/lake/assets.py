@@ -32,9 +32,11 @@ def silver_transactions(context: dg.AssetExecutionContext, lake: dg.ResourcePara
         )
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(rebuild.preview, rows=rebuild.rows),
+            **table_metadata(rebuild.preview, rows=rebuild.table_rows),
             **delta_metadata(lake.table_uri(tables.SILVER), rebuild.version, raw=rebuild.source_version),
             "partitions_written": len(context.partition_keys),
+            "weeks_rewritten": rebuild.weeks_rewritten(),
+            "rows_rewritten": rebuild.rows,
             "baskets_quarantined": rebuild.quarantined_baskets,
             "lines_quarantined": rebuild.quarantined_lines,
         }
@@ -57,9 +59,11 @@ def gold_baskets(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]
     labels = {k.removeprefix("label:"): int(v) for k, v in sorted(totals.items()) if k.startswith("label:")}
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(rebuild.preview.drop("lines"), rows=rebuild.rows),
+            **table_metadata(rebuild.preview.drop("lines"), rows=rebuild.table_rows),
             **delta_metadata(lake.table_uri(tables.GOLD), rebuild.version, silver=rebuild.source_version),
             "partitions_written": len(context.partition_keys),
+            "weeks_rewritten": rebuild.weeks_rewritten(),
+            "rows_rewritten": rebuild.rows,
             "baskets_by_label": dg.MetadataValue.json(labels),
             "mean_lines_per_basket": totals.get("lines", 0) / max(rebuild.rows, 1),
             "inconsistent_baskets": int(totals.get("inconsistent", 0)),

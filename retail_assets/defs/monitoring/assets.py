@@ -1,12 +1,13 @@
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import polars as pl
 
 from retail_assets.alerts.sink import AlertDeliveryError, AlertSink, Measurement
-from retail_assets.defs.asset_keys import FEATURE_DRIFT, FEATURES, GOLD, LIVE_ACCURACY, PREDICTION_LOG, RELEASE
+from retail_assets.defs.asset_keys import BASKET_PREDICTIONS, FEATURE_DRIFT, FEATURES, GOLD, LIVE_ACCURACY, PREDICTION_LOG, RELEASE
 from retail_assets.defs.metadata import png_markdown
-from retail_assets.monitoring.accuracy import label_predictions, latest_weeks_score, weekly_scores
-from retail_assets.monitoring.data import MonitoringDataError, predictions_and_labels, recent_predictions, training_window
+from retail_assets.monitoring.accuracy import LabelledPredictions, label_batch_predictions, label_predictions, latest_weeks_score, weekly_scores
+from retail_assets.monitoring.data import MonitoringDataError, batch_predictions, predictions_and_labels, recent_predictions, training_window
 from retail_assets.monitoring.drift import drift_by_feature
 from retail_assets.monitoring.plots import accuracy_figure, drift_figure, drift_table, rounded
 from retail_assets.monitoring.policy import MonitoringPolicy, Verdict
@@ -93,7 +94,7 @@ def feature_drift(
 
 @dg.asset(
     key=LIVE_ACCURACY,
-    deps=[PREDICTION_LOG, GOLD, RELEASE],
+    deps=[PREDICTION_LOG, GOLD, RELEASE, dg.AssetDep(BASKET_PREDICTIONS, partition_mapping=dg.AllPartitionMapping())],
     kinds={"polars", "scikit-learn"},
     group_name="monitoring",
     check_specs=[
@@ -113,15 +114,20 @@ def live_accuracy(
     monitoring_policy: dg.ResourceParam[MonitoringPolicy],
     alert_sink: dg.ResourceParam[AlertSink],
 ) -> dg.MaterializeResult:
-    """The API's answers scored against the labels later weeks bring: precision and recall per class, by week."""
+    """The API's answers (else the batch scores of gold) against the labels later weeks bring: precision and recall per class, by week."""
     predictions, gold = predictions_and_labels(lake)
+    batch = batch_predictions(lake)
     serving = model_registry.serving_entry()
-    if predictions is None or gold is None or serving is None:
-        missing = "no prediction has been logged" if predictions is None else "gold has not been built" if gold is None else "no model serves"
+    if (predictions is None and batch is None) or gold is None or serving is None:
+        missing = "no prediction has been logged or scored" if gold is not None and serving is not None else "gold has not been built" if gold is None else "no model serves"
         return _not_judged(ACCURACY_CHECK, f"{missing} yet: nothing to score")
-    labelled = label_predictions(predictions, gold)
-    weekly = weekly_scores(labelled.frame)
-    window = latest_weeks_score(labelled.frame, serving.version, monitoring_policy.live_window_weeks)
+    labelled = label_predictions(predictions, gold) if predictions is not None else LabelledPredictions(label_batch_predictions(batch.clear()), 0, 0)
+    batch_frame = label_batch_predictions(batch) if batch is not None else labelled.frame.clear()
+    # The API's answers when it has labelled ones from the serving model; else the batch scores of the same weeks.
+    served = labelled.frame.filter(pl.col("model_version") == serving.version).height > 0
+    source, frame = ("api", labelled.frame) if served or batch_frame.is_empty() else ("batch", batch_frame)
+    weekly = weekly_scores(frame)
+    window = latest_weeks_score(frame, serving.version, monitoring_policy.live_window_weeks)
     scores = window.scores
     verdict = monitoring_policy.judge_accuracy(scores["macro_f1"], scores["n"], serving.version)
     context.log.info(verdict.summary)
@@ -129,6 +135,8 @@ def live_accuracy(
     published = _publish(context, alert_sink, measurements)
     metadata = {
         "model_version": serving.version,
+        "source": "the API's prediction log" if source == "api" else "basket_predictions (batch scoring of gold)",
+        "batch_scored_baskets": batch_frame.height,
         "live_macro_f1": scores["macro_f1"],
         "live_accuracy": scores["accuracy"],
         "test_macro_f1": serving.metrics.get("macro_f1"),  # what the model scored on its held-out weeks

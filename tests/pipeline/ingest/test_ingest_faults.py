@@ -45,6 +45,13 @@ FAULTS = {
         "utf-8", errors="surrogateescape") + b"\n", {5: "undecodable bytes"}),
     "quoted fields that are fine": (file_bytes([line(BASKET_TYPE='"Full Shop"'), *basket_lines(2)]), {}),
     "blank lines and CRLF": (file_bytes([*basket_lines(2), "", "   ", *basket_lines(2, 2)], newline="\r\n"), {}),
+    # Lines of whitespace that is not a space or a tab: not blank lines, so not records either.
+    **{f"a line of only {name}": (file_bytes([*basket_lines(2), text, *basket_lines(2, 2)]), {4: "only whitespace"})
+       for name, text in {"NBSP": "\u00a0", "NEL": "\u0085", "U+3000": "\u3000", "form feed": "\x0c",
+                          "mixed": " \u00a0\t\u3000 "}.items()},
+    # A NUL byte past the first 4,096 bytes (where a binary file would be caught) is not text.
+    "a NUL byte deep in the file": (file_bytes([*basket_lines(60), line(STORE_CODE="STO\x00RE1"), *basket_lines(2, 60)]),
+                                    {62: "NUL byte"}),
     "bad values on otherwise good lines": (file_bytes([line(SPEND="1,5".replace(",", ".") + "x"), *basket_lines(2)]),
                                            {2: "SPEND is not a number"}),
 }
@@ -68,6 +75,13 @@ def test_the_stray_quote_costs_only_its_own_line():
     assert len(data) > csv.field_size_limit()
     result = parse_weekly_file("transactions_200607.csv", data)
     assert result.kept.height == 5010 and result.quarantined.height == 1
+
+
+def test_a_nul_byte_never_reaches_a_kept_value():
+    data, _ = FAULTS["a NUL byte deep in the file"]
+    assert data.index(b"\x00") > 4096
+    kept = parse_weekly_file("transactions_200607.csv", data).kept
+    assert not kept.select(pl.any_horizontal(pl.col(pl.String).str.contains("\x00", literal=True))).to_series().any()
 
 
 def test_undecodable_bytes_never_reach_a_kept_row():
@@ -190,3 +204,68 @@ def test_one_run_for_n_weeks_equals_n_runs(tmp_path, sample_dir, monkeypatch):
         bulk, per_week = content(lakes["bulk"], table, drop), content(lakes["per_week"], table, drop)
         assert bulk.height > 0 or table == tables.QUARANTINE
         assert bulk.equals(per_week), table
+
+
+def _data_half(lake_root, landing_dir, instance, monkeypatch):
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from retail_assets.pipeline import run_pipeline
+
+    monkeypatch.setenv("RETAIL_LAKE", str(lake_root))
+    return run_pipeline(landing_dir, instance, Progress(console=Console(quiet=True)), through_model=False)
+
+
+def test_a_week_still_rejected_fails_every_rerun_by_name(tmp_path, sample_dir, monkeypatch):
+    """`retail-mlops materialize` exits 1 while summary.weeks_rejected names a week; a re-run that
+    has nothing new to ingest must still name the week that is missing from the lake."""
+    source = tmp_path / "landing"
+    source.mkdir()
+    first, second = sorted(sample_dir.glob("transactions_*.csv"))[:2]
+    (source / first.name).write_bytes(first.read_bytes())
+    (source / second.name).write_bytes(b"not,a,weekly,extract\n1,2,3,4\n")
+    with dg.instance_for_test() as instance:
+        runs = [_data_half(tmp_path / "lake", source, instance, monkeypatch) for _ in range(2)]
+    week = second.stem[-6:]
+    assert [run.weeks_rejected for run in runs] == [[week], [week]]
+    assert runs[1].weeks_ingested == []  # nothing was re-read: the week is named from the ingest log
+
+
+def test_a_misnamed_file_is_rejected_with_a_reason_not_skipped(tmp_path, sample_dir, monkeypatch):
+    from retail_assets.defs.ingest.checks import landed_file_names_follow_contract
+
+    source = tmp_path / "landing"
+    source.mkdir()
+    files = sorted(sample_dir.glob("transactions_*.csv"))
+    (source / files[0].name).write_bytes(files[0].read_bytes())
+    (source / "transactions_200608.CSV").write_bytes(files[1].read_bytes())
+    (source / "transactions_2006-09.csv").write_bytes(files[2].read_bytes())
+    (source / "notes.txt").write_text("not meant as data")
+    with dg.instance_for_test() as instance:
+        summary = _data_half(tmp_path / "lake", source, instance, monkeypatch)
+    assert summary.weeks_ingested == [files[0].stem[-6:]]
+    assert len(summary.files_misnamed) == 2
+    lake = LocalLake(tmp_path / "lake")
+    for name in ("transactions_200608.CSV", "transactions_2006-09.csv"):
+        error = lake.read_json(f"landing/rejected/{name}.error.json")
+        assert "transactions_YYYYWW.csv" in error["reason"] and lake.exists(f"landing/rejected/{name}")
+    assert "rename it transactions_200609.csv" in lake.read_json("landing/rejected/transactions_2006-09.csv.error.json")["reason"]
+    assert not lake.exists("landing/notes.txt")  # only files that look meant as weekly extracts are landed
+    result = landed_file_names_follow_contract(lake=lake)
+    assert not result.passed and "transactions_200608.CSV" in result.description
+    lake.delete("landing/transactions_200608.CSV")
+    lake.delete("landing/transactions_2006-09.csv")
+    assert landed_file_names_follow_contract(lake=lake).passed
+
+
+def test_the_landing_sensor_rejects_a_misnamed_file_once_and_logs_it(tmp_path, capfd):
+    from retail_assets.defs.ingest.sensors import landing_sensor
+
+    lake = LocalLake(tmp_path / "lake")
+    lake.write_bytes("landing/transactions_200607.CSV", file_bytes(basket_lines(3)))
+    with dg.instance_for_test() as instance:
+        for _ in range(2):
+            result = landing_sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake}))
+            assert "1 misnamed file(s) not ingested: transactions_200607.CSV" in result.skip_reason.skip_message
+    assert capfd.readouterr().err.count("WARNING - transactions_200607.CSV: not ingested") == 1  # once, not every tick
+    assert lake.read_json("landing/rejected/transactions_200607.CSV.error.json")["reason"].startswith("transactions_200607.CSV")

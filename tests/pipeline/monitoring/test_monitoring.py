@@ -3,7 +3,7 @@
 The hand-checked examples run the plain functions on a few baskets whose numbers are worked out
 in the comments. The asset tests run on a copy of the lake the shared pipeline run built (its
 released model, features and gold), with a prediction log written by the API's own row builder
-(`retail_api.prediction_log.to_frame`) through the `Lake`, as the API's writer thread does;
+(`retail_api.log_shipper.to_frame`) through the `Lake`, as the API's shipper process does;
 the model's answers come from the released artefact, loaded as the API loads it.
 """
 
@@ -21,7 +21,8 @@ import polars as pl
 import pytest
 from sklearn.metrics import f1_score
 
-from retail_api.prediction_log import Answered, to_frame
+from retail_api.log_shipper import to_frame
+from retail_api.prediction_spool import Answered
 from retail_assets.alerts.forwarding import DagsterLinks
 from retail_assets.alerts.sink import LakeAlertSink
 from retail_assets.defs.asset_keys import FEATURE_DRIFT

@@ -212,7 +212,7 @@ def test_a_failed_rollback_says_what_a_person_must_do_and_nothing_moves_before_t
     assert "kubectl -n retail rollout undo deployment/retail-api --to-revision=1" in message
     assert "The registry still records v1 as serving" in message
     assert registry.released().version == "v1", "the record is not moved to a version that never served"
-    # The person's fix, then the next release is refused while it rolls out, and works once it has.
+    # The person's fix, as the message gives it: revision 1's pods serve v1 again.
     kubectl = KubernetesCluster(cluster.api_client())
     kubectl.rollback(NAMESPACE, NAME, "1", {MODEL_VERSION_ANNOTATION: "v1"})
     cluster.wait_for_rollout(NAMESPACE, NAME)

@@ -1,0 +1,51 @@
+import json
+
+import dagster as dg
+
+from retail_assets.defs.asset_keys import BASKET_PREDICTIONS, GOLD, RAW, RELEASE
+from retail_assets.defs.partitions import shop_weeks, week_range_tags
+from retail_assets.scoring.batch import weeks_since_training
+from retail_model.lake import Lake
+from retail_model.registry import ModelRegistry
+
+
+@dg.sensor(target=[BASKET_PREDICTIONS], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def basket_scoring_sensor(
+    context: dg.SensorEvaluationContext, lake: dg.ResourceParam[Lake], model_registry: dg.ResourceParam[ModelRegistry]
+) -> dg.SensorResult | dg.SkipReason:
+    """Scores each new week once gold holds it, and after each release re-scores the weeks since the model's training data."""
+    cursor = json.loads(context.cursor or "{}")
+    latest = {name: _storage_id(context.instance, key) for name, key in (("gold", GOLD), ("release", RELEASE))}
+    serving = model_registry.serving_entry()
+    if serving is None:
+        return dg.SkipReason("no model serves yet: nothing to score with")
+    ordered = context.instance.get_dynamic_partitions(shop_weeks.name)
+    ingested = context.instance.get_materialized_partitions(RAW)
+    # Weeks seen at the last look; the first look takes the history as known (a release scores the recent weeks).
+    known = set(cursor.get("weeks", ingested))
+    wanted: set[str] = set()
+    reasons = []
+    if latest["release"] > cursor.get("release", 0) or serving.version != cursor.get("version"):
+        since = {str(w) for w in weeks_since_training(lake, serving.version, [int(w) for w in ingested])}
+        wanted |= since
+        reasons.append(f"release of {serving.version}: {len(since)} week(s) since its training data")
+    if latest["gold"] > cursor.get("gold", 0):  # gold holds the weeks raw had when it was rebuilt
+        new = set(ingested) - known - context.instance.get_materialized_partitions(BASKET_PREDICTIONS)
+        wanted |= new
+        known |= set(ingested)
+        reasons.append(f"gold rebuilt: {len(new)} new week(s)")
+    new_cursor = json.dumps(latest | {"version": serving.version, "weeks": sorted(known)})
+    weeks = [week for week in ordered if week in wanted]
+    if not weeks:
+        return dg.SensorResult(cursor=new_cursor, skip_reason="; ".join(reasons) or "no new week and no release since the last look")
+    context.log.info("; ".join(reasons))
+    request = dg.RunRequest(
+        run_key=f"score-{serving.version}-{latest['gold']}-{latest['release']}",
+        tags={"retail/model_version": serving.version} | week_range_tags(weeks[0], weeks[-1]),
+    )
+    return dg.SensorResult(run_requests=[request], cursor=new_cursor)
+
+
+def _storage_id(instance: dg.DagsterInstance, key: dg.AssetKey) -> int:
+    records = instance.fetch_materializations(key, limit=1).records
+    return records[0].storage_id if records else 0
