@@ -69,7 +69,7 @@ $(TOOLS_STAMP): Makefile
 
 ## lock-images: regenerate the images' hashed requirement locks after a pin changes
 lock-images: $(TOOLS_STAMP)
-	@for image in api dagster; do \
+	@for image in api dagster training; do \
 	  $(TOOLS)/bin/uv pip compile deploy/docker/$$image-requirements.txt --generate-hashes --quiet \
 	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 --only-binary :all: \
 	    --custom-compile-command "make lock-images" -o deploy/docker/$$image-requirements.lock || exit 1; \

@@ -20,11 +20,11 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
-# The Dagster image's hashed lock: it holds every library training imports (scikit-learn,
-# xgboost, polars, numpy), all at the project's pins.
-COPY deploy/docker/dagster-requirements.lock /tmp/dagster-requirements.lock
+# Its own hashed lock: the libraries retail_training and retail_model import (scikit-learn,
+# xgboost, polars, numpy, deltalake, boto3), at the project's pins; no Dagster.
+COPY deploy/docker/training-requirements.lock /tmp/training-requirements.lock
 RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
-        -r /tmp/dagster-requirements.lock
+        -r /tmp/training-requirements.lock
 # Exactly what the container runs: retail_training and the retail_model it imports (no Dagster
 # layer; tests/deploy/test_deploy_docker.py checks every first-party import is copied).
 COPY retail_training /app/retail_training

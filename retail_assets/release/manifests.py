@@ -7,7 +7,7 @@ changes on top of that: the ConfigMap literal `RETAIL_MODEL_VERSION` (a new Conf
 kustomize's content hash, so the pods roll), the Deployment's `retail-mlops.io/model-version`
 annotation, and the container image when one is given. The names come out identical to the
 render's, so the workflow's next `kubectl apply` changes nothing it need not
-(tests/test_release_eks.py compares the two). Doing it here keeps kubectl and the account's values
+(tests/pipeline/release/test_release_eks.py compares the two). Doing it here keeps kubectl and the account's values
 out of the Dagster image.
 """
 

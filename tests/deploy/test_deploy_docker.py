@@ -23,7 +23,7 @@ from tests.helpers.deploy_tools import DEPLOY, ROOT, canonical, pyproject_pins, 
 DOCKER = DEPLOY / "docker"
 API_DOCKERFILE = DOCKER / "api.Dockerfile"
 DAGSTER_DOCKERFILE = DOCKER / "dagster.Dockerfile"
-TRAINING_DOCKERFILE = DOCKER / "training.Dockerfile"  # starts as root: tests/test_training_container.py
+TRAINING_DOCKERFILE = DOCKER / "training.Dockerfile"  # starts as root: tests/training/test_container.py
 API_REQUIREMENTS = DOCKER / "api-requirements.txt"
 DAGSTER_REQUIREMENTS = DOCKER / "dagster-requirements.txt"
 
@@ -151,7 +151,24 @@ def test_dagster_image_pins_every_pyproject_dependency():
         assert image[name] == project["dagster-k8s"], f"{name}=={image[name]} is not on dagster-k8s's release ({project['dagster-k8s']})"
 
 
-@pytest.mark.parametrize("image", ["api", "dagster"])
+def test_training_image_installs_exactly_what_training_imports():
+    """The SageMaker image holds retail_training + retail_model and their libraries: no Dagster,
+    no SageMaker SDK, every pin pyproject.toml's, every import provided."""
+    project, image = pyproject_pins(), requirement_file_pins(DOCKER / "training-requirements.txt")
+    drifted = sorted(f"{n} {image[n]} != {project.get(n)}" for n in image if image[n] != project.get(n))
+    assert not drifted, f"training image pin != pyproject.toml pin: {drifted}"
+    locked = requirement_file_pins(DOCKER / "training-requirements.lock")
+    pipeline_only = sorted(name for name in locked if name.startswith("dagster") or name in {"sagemaker", "fastapi", "uvicorn"})
+    assert not pipeline_only, f"the training image would install {pipeline_only}"
+    distributions = importlib.metadata.packages_distributions()
+    missing = [
+        module for module in sorted(_third_party_imports(["retail_training", "retail_model"]))
+        if not {canonical(name) for name in distributions.get(module, [])} & set(locked)
+    ]
+    assert not missing, f"the training image would not have {missing}: pin them in training-requirements.txt, then `make lock-images`"
+
+
+@pytest.mark.parametrize("image", ["api", "dagster", "training"])
 def test_hashed_lock_matches_the_top_level_pins(image):
     """The image installs the lock; a pin changed without `make lock-images` would not reach it."""
     top = requirement_file_pins(DOCKER / f"{image}-requirements.txt")

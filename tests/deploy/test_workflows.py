@@ -121,7 +121,7 @@ def test_deliver_tests_then_builds_then_deploys_with_a_health_check():
     assert "@$API_DIGEST" in script, "the API is deployed by digest, never by tag"
     assert "rollout status deployment/retail-api" in script and "rollout undo" in script
     assert re.search(r"curl .*https://\$host/readyz", script), "no health check through the load balancer"
-    # A code deploy keeps the model version the Dagster release pinned (tests/test_deploy_concurrency.py).
+    # A code deploy keeps the model version the Dagster release pinned (tests/deploy/test_deploy_concurrency.py).
     assert "retail-mlops\\.io/model-version" in (ROOT / "deploy" / "k8s" / "deploy.sh").read_text()
     header = DELIVER.read_text().split("\nname:", 1)[0]
     assert "Dagster graph" in header and "Training" in header, "say where training and model releases happen"

@@ -3,7 +3,7 @@
 A check that fails and a run that fails before the UI starts are sent on the sensors' first tick.
 The code location, its resources and the sink are the project's own, built from the settings as
 in production. (That a later failure waits at most one tick, 30 s, is the sensors' interval;
-tests/test_alerts.py evaluates tick after tick.)
+tests/pipeline/monitoring/test_alerts.py evaluates tick after tick.)
 """
 
 import json

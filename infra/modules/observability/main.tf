@@ -17,7 +17,7 @@
 # the state instead of clearing it. Drift and accuracy breaches alarm through AssetCheckFailing
 # (Asset feature_drift / live_accuracy), for as long as the check stays failed.
 # retail-mlops alarms sync (retail_assets/alerts/alarms.py) defines the same three pipeline
-# alarms for accounts without this Terraform; tests/test_alerts_cloudwatch.py keeps them equal.
+# alarms for accounts without this Terraform; tests/pipeline/monitoring/test_alerts_cloudwatch.py keeps them equal.
 # The alarms aggregate over all dimension values with Metrics Insights queries, so a new asset
 # or check is covered without a Terraform change.
 
