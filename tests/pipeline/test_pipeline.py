@@ -84,6 +84,7 @@ def test_every_check_passed(pipeline_run):
         history = storage.get_asset_check_execution_history(check_key, limit=1)
         assert history, f"{check_key.name} never ran"
         evaluation = history[0].event.dagster_event.event_specific_data
+        assert isinstance(evaluation, dg.AssetCheckEvaluation), f"{check_key.name} was planned but never evaluated: {evaluation}"
         assert evaluation.passed, f"{check_key.name} failed: {evaluation.metadata}"
 
 

@@ -21,6 +21,11 @@ def basket_scoring_sensor(
         return dg.SkipReason("no model serves yet: nothing to score with")
     ordered = context.instance.get_dynamic_partitions(shop_weeks.name)
     ingested = context.instance.get_materialized_partitions(RAW)
+    if context.cursor is None and _storage_id(context.instance, BASKET_PREDICTIONS) > max(latest.values()):
+        # First look (a new deployment, a reset sensor) after the CLI or a run already scored every
+        # week since the latest release and gold: start from here instead of scoring them again.
+        first_cursor = json.dumps(latest | {"version": serving.version, "weeks": sorted(ingested)})
+        return dg.SensorResult(cursor=first_cursor, skip_reason="first look: the weeks were scored after the latest release and gold")
     # Weeks seen at the last look; the first look takes the history as known (a release scores the recent weeks).
     known = set(cursor.get("weeks", ingested))
     wanted: set[str] = set()

@@ -62,8 +62,14 @@ def test_the_sensor_rescores_the_weeks_since_training_after_a_release_and_new_we
     instance, lake, registry = pipeline_run.instance, pipeline_run.store, pipeline_run.registry
     serving = registry.serving_entry()
     train_weeks = pipeline_run.metrics(serving.version)["split"]["train_weeks"]
-    context = dg.build_sensor_context(instance=instance, resources={"lake": lake, "model_registry": registry})
-    first = basket_scoring_sensor(context)
+    resources = {"lake": lake, "model_registry": registry}
+    # The pipeline already scored every week after its release: a first look (a daemon started
+    # after `retail-mlops materialize`) launches nothing and starts its cursor there.
+    fresh = basket_scoring_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    assert not fresh.run_requests and json.loads(fresh.cursor)["version"] == serving.version
+    # A look whose last look came before the release re-scores the weeks since the model's training.
+    before_release = json.dumps({"gold": 0, "release": 0, "version": "an-older-model", "weeks": sorted(instance.get_materialized_partitions(dg.AssetKey("raw_transactions")))})
+    first = basket_scoring_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=before_release))
     [request] = first.run_requests
     since = sorted(w for w in instance.get_dynamic_partitions("shop_weeks") if int(w) > max(train_weeks))
     assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (since[0], since[-1])
