@@ -56,7 +56,7 @@ $(DAGSTER_HOME)/dagster.yaml:
 	@echo "# Dagster instance settings; empty = SQLite storage in this directory." > $@
 
 test: $(STAMP) $(TOOLS_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 ## tools: checkov in its own venv (its pins clash with the project's) and uv for the image locks
 tools: $(TOOLS_STAMP)

@@ -1,12 +1,13 @@
-"""Servers a test starts: a free port, waiting until one answers, and stopping it by its pid."""
+"""Servers a test starts: a free port, waiting until one answers, and stopping it by its pid
+(the same stop the local cluster gives its pods)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import time
+
+from retail_assets.release.local_cluster.kubelet import stop_process
 
 
 def free_port() -> int:
@@ -17,17 +18,7 @@ def free_port() -> int:
 
 def stop_process_group(process: subprocess.Popen, timeout: float = 10) -> None:
     """Stop a server we started (its own session), by its pid; SIGKILL if it ignores SIGTERM."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=timeout)
-    except (subprocess.TimeoutExpired, ProcessLookupError):
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=timeout)
+    stop_process(process, timeout)
 
 
 def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
