@@ -48,6 +48,10 @@ demo: pipeline
 serve: $(STAMP)
 	$(BIN)/retail-mlops serve --port $(API_PORT)
 
+# One planned event per asset and batched materializations, as `retail-mlops materialize` does
+# (retail_assets/event_volume.py): the daemon creates the sensors' runs, so it needs them too.
+ui demo: export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= true
+ui demo: export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 

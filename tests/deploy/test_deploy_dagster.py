@@ -13,6 +13,7 @@ import re
 import pytest
 import yaml
 
+from retail_assets.event_volume import FEWER_EVENTS
 from tests.helpers.deploy_tools import DEPLOY, INFRA, load_hcl, pyproject_pins, terraform_variable_default
 
 VALUES_PATH = DEPLOY / "dagster" / "values.yaml"
@@ -145,6 +146,8 @@ def test_every_dagster_pod_reads_the_settings_configmap_terraform_creates(values
         assert setting in data, f"retail-dagster-settings lacks {setting}"
     assert data["RETAIL_MODE"] == "aws"
     assert (data["RETAIL_TRAINING"], data["RETAIL_RELEASE"], data["RETAIL_ALERTS"]) == ("sagemaker", "eks", "cloudwatch")
+    # The cluster writes as few events per run as `retail-mlops materialize` does (the same switches).
+    assert {name: data.get(name) for name in FEWER_EVENTS} == FEWER_EVENTS
 
 
 def test_one_irsa_service_account_for_every_dagster_pod(values):

@@ -243,5 +243,10 @@ resource "kubernetes_config_map_v1" "dagster_settings" {
     RETAIL_SAGEMAKER_SPOT          = tostring(var.training_spot)
     # model.tar.gz under the lake's key, like the rest of the lake (the SageMaker role may use it).
     RETAIL_SAGEMAKER_OUTPUT_KMS_KEY_ID = module.lake.kms_key_arn
+    # Fewer Dagster events per run (retail_assets/event_volume.py, what `retail-mlops materialize`
+    # sets): one planned event per asset instead of one per partition; a step's materializations
+    # in one PostgreSQL insert. Read by the processes that create runs (webserver, daemon) and run them.
+    DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS = "true"
+    DAGSTER_EVENT_BATCH_SIZE                        = "1000"
   }
 }
