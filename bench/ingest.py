@@ -160,9 +160,6 @@ def child_assets(data: Path, work: Path) -> dict:
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    from retail_assets.event_volume import write_fewer_events
-
-    write_fewer_events()  # as `retail-mlops materialize` does
     os.environ["RETAIL_LAKE"] = str(work / "lake")
     from retail_assets.pipeline import run_pipeline
     from retail_model.lake import LocalLake
@@ -262,9 +259,6 @@ def child_new_week(data: Path, work: Path, history: int, kind: str = "sqlite", p
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(instance_yaml(kind, postgres))
-    from retail_assets.event_volume import write_fewer_events
-
-    write_fewer_events()  # as `retail-mlops materialize` does
     os.environ["RETAIL_LAKE"] = str(work / "lake")
     from retail_assets.definitions import defs
     from retail_assets.pipeline import run_pipeline

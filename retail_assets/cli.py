@@ -263,9 +263,6 @@ def _instance():
     """The Dagster instance `dagster dev` uses, so the UI shows these runs (DAGSTER_HOME, default ./.dagster_home)."""
     from dagster import DagsterInstance
 
-    from retail_assets.event_volume import write_fewer_events
-
-    write_fewer_events()
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"

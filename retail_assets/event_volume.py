@@ -17,7 +17,7 @@ new week cost (bench/README.md, "Where a new week's time goes").
 
 Dagster reads both from the environment of the process that creates the run (the CLI, the
 daemon for sensors and schedules) and of the process that runs it. `retail-mlops materialize`
-sets them for itself; `make ui` and the Helm values set them for `dagster dev` and the cluster.
+(`run_pipeline`) sets them for itself; `make ui` and the Helm values set them for `dagster dev` and the cluster.
 """
 
 from __future__ import annotations

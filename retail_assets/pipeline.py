@@ -30,6 +30,7 @@ from retail_assets.defs.asset_keys import (
     SILVER,
 )
 from retail_assets.defs.partitions import every_region_and_basket_type, shop_weeks, week_range_tags
+from retail_assets.event_volume import write_fewer_events
 from retail_assets.ingest.landing import (
     REJECTED,
     ingested_versions,
@@ -102,6 +103,7 @@ def run_pipeline(
 ) -> PipelineSummary:
     """Land `landing`'s files, then materialize the graph in order; `through_model=False` stops
     after the feature table (the data half, as bench/ingest.py measures it)."""
+    write_fewer_events()  # before any run is created: the planned events are written then
     settings = get_environment()
     lake = open_lake(settings.lake, settings.aws)
     if landing is not None:

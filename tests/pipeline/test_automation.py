@@ -47,6 +47,22 @@ def test_a_gold_rebuild_flows_through_to_a_release(definitions):
         assert tick(instance) == set()
 
 
+def test_a_lake_run_that_rebuilt_the_features_leaves_nothing_for_features_follow_gold(definitions):
+    """rebuild_lake (raw_updated_sensor's and the weekly schedule's job) carries the features in the
+    same run as gold: afterwards the features are newer than gold, so no second features run."""
+    assert set(definitions.resolve_job_def("rebuild_lake").asset_layer.selected_asset_keys) >= {GOLD, FEATURES}
+    selection = definitions.resolve_sensor_def("features_follow_gold").asset_selection
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("store_regions", ["E01"])
+        cursor = dg.evaluate_automation_conditions(defs=definitions, instance=instance, asset_selection=selection).cursor
+        for basket_type in ("Small Shop", "Top Up", "Full Shop", "XX"):
+            key = dg.MultiPartitionKey({"store_region": "E01", "basket_type": basket_type})
+            instance.report_runless_asset_event(dg.AssetMaterialization(GOLD, partition=key))
+        instance.report_runless_asset_event(dg.AssetMaterialization(FEATURES))  # later in the same run
+        result = dg.evaluate_automation_conditions(defs=definitions, instance=instance, asset_selection=selection, cursor=cursor)
+        assert requested(result) == set()
+
+
 def test_the_sensors_that_evaluate_them_run_from_the_start(definitions):
     for name, targets in {"features_follow_gold": {FEATURES}, "retraining_sensor": {MODEL, REGISTERED, RELEASE}}.items():
         sensor = definitions.resolve_sensor_def(name)
