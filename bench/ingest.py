@@ -60,7 +60,8 @@ def main() -> None:
         print(json.dumps(child_new_week(args.data, args.work, args.history, args.instance, args.postgres)))
         return
     if args.child:
-        print(json.dumps(CHILDREN[args.child](args.data, args.work)))
+        extra = {"kind": args.instance, "postgres": args.postgres} if args.child == "assets" else {}
+        print(json.dumps(CHILDREN[args.child](args.data, args.work, **extra)))
         return
 
     with tempfile.TemporaryDirectory(prefix="retail-bench-") as scratch:
@@ -82,8 +83,12 @@ def main() -> None:
             report_new_week(new_week)
         if args.skip_bulk:
             return
-        kinds = ("floor", "assets") if args.skip_pandas else ("floor", "pandas", "assets")
+        kinds = ("floor",) if args.skip_pandas else ("floor", "pandas")
         results = {name: measure(name, data, root / name) for name in kinds}
+        for kind in args.instances.split(","):
+            with instance_server(kind) as server:
+                extra = ["--instance", kind, *(["--postgres", server] if server else [])]
+                results["assets" if kind == "sqlite" else f"assets_{kind}"] = measure("assets", data, root / f"assets_{kind}", extra)
         if args.scale:
             scaled = root / "scaled"
             scaled_rows = repeat_weeks(data, scaled, args.scale)
@@ -152,24 +157,44 @@ def child_pandas(data: Path, work: Path) -> dict:
     return {"seconds": time.perf_counter() - started, **counts}
 
 
-def child_assets(data: Path, work: Path) -> dict:
+def child_assets(data: Path, work: Path, kind: str = "sqlite", postgres: str | None = None) -> dict:
     from dagster import DagsterInstance
     from rich.console import Console
     from rich.progress import Progress
 
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (home / "dagster.yaml").write_text(instance_yaml(kind, postgres))
     os.environ["RETAIL_LAKE"] = str(work / "lake")
     from retail_assets.pipeline import run_pipeline
     from retail_model.lake import LocalLake
 
     instance = DagsterInstance.get()
+    timer = EventTimer(instance.event_log_storage)
     started = time.perf_counter()
     summary = run_pipeline(data, instance, Progress(console=Console(quiet=True)), through_model=False)
     seconds = time.perf_counter() - started
     lake = LocalLake(work / "lake")
-    return {"seconds": seconds, "stages": summary.seconds, "raw_rows": lake.count_rows("raw"), "feature_rows": lake.count_rows("features")}
+    return {"seconds": seconds, "stages": summary.seconds, "raw_rows": lake.count_rows("raw"), "feature_rows": lake.count_rows("features"),
+            **run_split(instance, instance.get_runs(), timer)}
+
+
+def run_split(instance, runs, timer: "EventTimer") -> dict:
+    """Events stored by `runs` (count, by run and type) and each step's duration, from the run logs."""
+    from collections import Counter
+
+    events, types, steps = {}, Counter(), {}
+    for run in runs:
+        logs = instance.all_logs(run.run_id)
+        events[",".join(sorted(k.to_user_string() for k in run.asset_selection or ()))] = len(logs)
+        types.update(e.dagster_event.event_type_value for e in logs if e.dagster_event)
+        started_at = {e.step_key: e.timestamp for e in logs if e.dagster_event and e.dagster_event.event_type_value == "STEP_START"}
+        for e in logs:
+            if e.dagster_event and e.dagster_event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and e.step_key in started_at:
+                steps[e.step_key] = steps.get(e.step_key, 0.0) + e.timestamp - started_at[e.step_key]
+    return {"runs": len(runs), "events": events, "event_types": dict(types), "step_seconds": steps,
+            "steps_seconds": sum(steps.values()), "store_seconds": timer.seconds, "store_calls": timer.calls,
+            "store_in_steps": timer.in_steps}
 
 
 @contextlib.contextmanager
@@ -250,7 +275,6 @@ def child_new_week(data: Path, work: Path, history: int, kind: str = "sqlite", p
     every lake gets the same one). Splits the second call's time into definitions loading, event
     storage, step (asset + check) execution and the rest (run creation and launch, planning)."""
     import shutil
-    from collections import Counter
 
     from dagster import DagsterInstance
     from rich.console import Console
@@ -282,24 +306,13 @@ def child_new_week(data: Path, work: Path, history: int, kind: str = "sqlite", p
     summary = run_pipeline(landing, instance, quiet, through_model=False)
     seconds = time.perf_counter() - started
     runs = [run for run in instance.get_runs() if run.run_id not in runs_before]
-    events, types, steps = {}, Counter(), 0.0
-    for run in runs:
-        logs = instance.all_logs(run.run_id)
-        events[",".join(sorted(k.to_user_string() for k in run.asset_selection or ()))] = len(logs)
-        types.update(e.dagster_event.event_type_value for e in logs if e.dagster_event)
-        started_at = {e.step_key: e.timestamp for e in logs if e.dagster_event and e.dagster_event.event_type_value == "STEP_START"}
-        steps += sum(e.timestamp - started_at[e.step_key] for e in logs if e.dagster_event
-                     and e.dagster_event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and e.step_key in started_at)
     floors = []
     for _ in range(5):  # the floor of one small file is a few ms: take the best of five reads
         begun = time.perf_counter()
         rows = pl.read_csv(new).height
         floors.append(time.perf_counter() - begun)
     return {"seconds": seconds, "stages": summary.seconds, "week": new.stem[-6:], "week_rows": rows,
-            "floor_seconds": min(floors), "runs": len(runs), "events": events, "event_types": dict(types),
-            "definitions_seconds": definitions_seconds, "store_seconds": timer.seconds, "store_calls": timer.calls,
-            "store_in_steps": timer.in_steps,
-            "steps_seconds": steps}
+            "floor_seconds": min(floors), "definitions_seconds": definitions_seconds, **run_split(instance, runs, timer)}
 
 
 NEW_WEEK_INDEX = 104  # the 105th file: the week after the 104-week history
@@ -339,17 +352,25 @@ def report(results: dict, rows: int) -> None:
     print()
     print(f"{'':28s}{'seconds':>9s}{'rows/s':>12s}{'peak RSS':>11s}")
     for name, label in [("floor", "CSV parse floor (polars)"), ("pandas", "pandas, the simple way"),
-                        ("assets", "assets: landing->features"), ("assets_scaled", "assets at scaled rows")]:
+                        ("assets", "assets: landing->features"), ("assets_postgres", "  the same on PostgreSQL"),
+                        ("assets_scaled", "assets at scaled rows")]:
         if name in results:
             r = results[name]
             n = r.get("raw_rows") or r.get("rows") or rows
             print(f"{label:28s}{r['seconds']:9.1f}{n / r['seconds']:12,.0f}{r['peak_rss_mb']:9.0f} MB")
     print()
-    print("assets stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in assets["stages"].items()))
-    print(f"assets / parse floor:   {assets['seconds'] / floor['seconds']:.2f}x   (target <= 5x, stretch 2.5x)")
+    for name in [n for n in ("assets", "assets_postgres") if n in results]:
+        r = results[name]
+        kind = "PostgreSQL" if name.endswith("postgres") else "SQLite"
+        print(f"{kind}: assets / parse floor {r['seconds'] / floor['seconds']:.2f}x (target <= 5x, stretch 2.5x), "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB (target < 1,500 MB)")
+        print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items()))
+        print(f"  events: {sum(r['events'].values())} stored in {r['store_calls']} store calls, {r['store_seconds']:.1f} s "
+              f"({r['store_in_steps']:.1f} s of it during steps); steps: "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in r["step_seconds"].items()))
+        print("  events by type: " + ", ".join(f"{t} {n}" for t, n in sorted(r["event_types"].items(), key=lambda x: -x[1])))
     if pandas:
         print(f"pandas / assets:        {pandas['seconds'] / assets['seconds']:.2f}x   (target >= 2x)")
-    print(f"assets peak RSS:        {assets['peak_rss_mb']:.0f} MB   (target < 1,500 MB)")
     if "assets_scaled" in results:
         scaled = results["assets_scaled"]
         growth = scaled["peak_rss_mb"] / assets["peak_rss_mb"]
