@@ -36,7 +36,8 @@ def data_half(tmp_path, monkeypatch, weeks_dir):
     monkeypatch.setenv("RETAIL_LAKE", str(tmp_path / "lake"))
     monkeypatch.delenv("RETAIL_MODE", raising=False)
     for name in FEWER_EVENTS:  # whatever the shell running the tests set: the pipeline's own defaults
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded first, so what run_pipeline sets is undone after the test
+        monkeypatch.delenv(name)
 
     def run(instance: dg.DagsterInstance):
         run_pipeline(weeks_dir, instance, Progress(console=Console(quiet=True)), through_model=False)
