@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import mul
 from typing import Any
 
 import numpy as np
@@ -59,12 +60,15 @@ class Affine:
                     second += value * w[1]
                     third += value * w[2]
             return [first, second, third]
+        # Wider rows (a fused blend's members side by side): gather once, then one C-level sum per output,
+        # in the same order as the loop above (intercept first, then each feature as it comes).
+        values, rows = [], []
         for name, value in row.items():
             w = weights(name)
             if w is not None:
-                for output, weight in enumerate(w):
-                    totals[output] += value * weight
-        return totals
+                values.append(value)
+                rows.append(w)
+        return [sum(map(mul, values, column), start) for start, column in zip(totals, zip(*rows), strict=False)] if rows else totals
 
 
 class LinearScorer(Scorer):
@@ -80,7 +84,10 @@ class LinearScorer(Scorer):
         self.link = link
 
     def probabilities(self, rows: FeatureRows) -> np.ndarray:
-        margins = self.affine.margins(rows)
+        return self.link_rows(self.affine.margins(rows))
+
+    def link_rows(self, margins: np.ndarray) -> np.ndarray:
+        """Probabilities from margins (rows x outputs)."""
         if self.link == "softmax":
             return normalised(softmax(margins))
         if self.link == "logistic":
@@ -96,6 +103,10 @@ class LinearScorer(Scorer):
         margins = self.affine.margins_one(row)
         if margins is None:
             return super().probabilities_one(row)
+        return self.link_one(margins)
+
+    def link_one(self, margins: list[float]) -> list[float]:
+        """One row's probabilities from its margins, in plain Python."""
         if self.link == "logistic":
             positive = _expit(margins[0])
             probabilities = [1.0 - positive, positive]
