@@ -4,14 +4,14 @@ These two endpoints are the product's traffic, so they skip FastAPI's routing, d
 injection and dict-based validation (together most of a request's cost, see bench/README.md)
 and do, in order: method, API key (before the body is read), content type, declared size, the
 body read under the size limit, the serving model, msgspec validation straight from the bytes,
-the per-basket limits, the compiled scorer, the answer, and the prediction log (a queue append).
+the per-basket limits, the compiled scorer, the answer, and the prediction log (the answer and the
+body as received, appended to a queue).
 Their OpenAPI description is generated from the same msgspec types (retail_api.openapi).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -25,7 +25,7 @@ from retail_api.errors import error_body, validation_error_body
 from retail_api.explanations import explain
 from retail_api.metrics import ServiceMetrics
 from retail_api.model_store import ModelStore
-from retail_api.prediction_log import Answered, PredictionSink
+from retail_api.prediction_log import PredictionSink, captured
 from retail_api.schemas import BasketIn, BasketPrediction, BatchIn, BatchOut, PredictionOut, Probabilities
 from retail_api.settings import Settings
 from retail_model import basket_features
@@ -66,9 +66,7 @@ class PredictionEndpoints:
             if basket.explain:
                 [answer.explanation] = explain(model, [features], [basket.explain], "$.explain")
             self.metrics.count_predictions({CLASS_BY_CODE[code]: 1})
-            self.sink.record(
-                Answered(request_id, model.version, model.feature_version, [basket.basket_id], [features], [code], probabilities, time.time())
-            )
+            self.sink.record(captured(request_id, model.version, False, [code], probabilities, body))
         except Refusal as refusal:
             return await self._refuse(send, refusal, request_id)
         except asgi.ClientDisconnected:
@@ -108,7 +106,7 @@ class PredictionEndpoints:
                 request_id,
             )
             self.metrics.count_predictions({CLASS_BY_CODE[code]: n for code, n in Counter(codes).items()})
-            self.sink.record(Answered(request_id, model.version, model.feature_version, basket_ids, features, codes, probabilities, time.time()))
+            self.sink.record(captured(request_id, model.version, True, codes, probabilities, body))
         except Refusal as refusal:
             return await self._refuse(send, refusal, request_id)
         except asgi.ClientDisconnected:

@@ -15,7 +15,7 @@ from tests.helpers.training_data import request_body, train_small_model
 
 from retail_api.app import create_app
 from retail_api.log_shipper import UNREADABLE_ROWS, ship
-from retail_api.prediction_spool import UNREADABLE, Answered
+from retail_api.prediction_spool import UNREADABLE, captured
 from retail_api.settings import Settings
 from retail_model import FEATURE_VERSION, basket_features
 from retail_model.lake import LocalLake, S3Lake
@@ -159,8 +159,8 @@ def test_capture_samples_the_requests(lake, baskets, percent):
 def test_a_damaged_spool_line_is_kept_aside_and_counted(lake, baskets, tmp_path):
     spool = tmp_path / "spool"
     spool.mkdir()
-    good = Answered("r1", "v1", FEATURE_VERSION, ["b1"], [{"log_lines": 1.0}], ["LA"], [[0.8, 0.1, 0.1]], 1.7e9)
-    (spool / f"{1:020d}-1.ready").write_bytes(msgspec.json.encode(good) + b"\n" + b'["r2", "v1", "1", ["b2"]' + b"\n")
+    good = captured("r1", "v1", False, ["LA"], [[0.8, 0.1, 0.1]], msgspec.json.encode(request_body(baskets[0])))
+    (spool / f"{1:020d}-1.ready").write_bytes(msgspec.json.encode(good) + b"\n" + b'["r2", "v1", false, ["LA"]' + b"\n")
     counters = [0, 0, 0]
     assert ship(spool, LocalLake(lake), counters) == 1
     assert counters[UNREADABLE_ROWS] == 1 and not list(spool.glob("*.ready"))
