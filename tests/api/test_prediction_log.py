@@ -4,6 +4,7 @@ nothing waits in vain (the spool keeps it), and what is dropped is counted."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from datetime import UTC, datetime
 
@@ -76,6 +77,22 @@ def test_every_answer_is_written_to_the_predictions_table(lake, baskets):
         assert _metric(client, "retail_api_prediction_log_rows_dropped_total") == 0
     _check_rows(LocalLake(lake).scan(PREDICTIONS_TABLE).collect(), answers, baskets)
     assert any(path.name.startswith("date=") for path in (lake / PREDICTIONS_TABLE).iterdir())
+
+
+def test_bodies_spread_over_lines_are_logged_with_their_features(lake, baskets):
+    """The spool keeps one request per line: a pretty-printed body (tabs, CRLF line breaks) is
+    logged like a compact one, with its features rebuilt from it."""
+    settings = Settings(lake=str(lake), prediction_log_flush_seconds=0.1)
+    headers = {"content-type": "application/json"}
+    with TestClient(create_app(settings)) as client:
+        answers = [client.post("/v1/predict", content=json.dumps(request_body(item), indent="\t").replace("\n", "\r\n"), headers=headers).json()
+                   for item in baskets[:3]]  # fmt: skip
+        batch = client.post("/v1/predict/batch", content=json.dumps({"baskets": [request_body(item) for item in baskets[3:6]]}, indent=2),
+                            headers=headers).json()  # fmt: skip
+        answers += [p | {"request_id": batch["request_id"]} for p in batch["predictions"]]
+        wait_for(lambda: _metric(client, "retail_api_prediction_log_rows_written_total") == 6, timeout=60)
+        assert _metric(client, "retail_api_prediction_log_rows_dropped_total") == 0
+    _check_rows(LocalLake(lake).scan(PREDICTIONS_TABLE).collect(), answers, baskets)
 
 
 def test_queued_predictions_are_written_when_the_api_stops(lake, baskets):
