@@ -183,12 +183,15 @@ class PriceSensitivityModel:
         The same classes and (within 1e-6) the same probabilities as `predict_dicts`, from the
         compiled scorer.
         """
+        codes = self._codes
         if len(rows) == 1:
             matrix = [self.scorer.probabilities_one(rows[0])]
+            winners = [codes[matrix[0].index(max(matrix[0]))]]  # the first of equals, like numpy's argmax
+        elif rows:
+            array = self.scorer.probabilities(rows)
+            matrix, winners = array.tolist(), list(map(codes.__getitem__, array.argmax(axis=1).tolist()))
         else:
-            matrix = self.scorer.probabilities(rows).tolist() if rows else []
-        codes = self._codes
-        winners = [codes[row.index(max(row))] for row in matrix]  # the first of equals, like numpy's argmax
+            matrix, winners = [], []
         if self._output_columns != [0, 1, 2]:  # fewer classes, or another order: place them
             placed = []
             for row in matrix:
