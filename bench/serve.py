@@ -6,12 +6,13 @@
 Both services run with uvicorn, one worker, pinned to CPU 0; wrk (one thread, 16 connections) runs
 on CPU 1 and posts real baskets from the model's held-out test weeks, round robin, for a fixed
 time. The API runs as in production: API key on, metrics on, the prediction log capturing 100%
-(its shipper process, a child of the API, shares CPU 0 and is counted in CPU µs/req); it also
-runs once with the prediction log off and once answering with `"explain": 3`. One service runs
-at a time. Before timing, both answer the same baskets and must agree on every class. Printed:
-requests/s, p50/p90/p99 for each, the ratios (capture on/off, explain/no explain, API/naive), the
-batch endpoint's baskets/s and basket_predictions' batch scoring baskets/s (in this process,
-pinned to CPU 0, on the test weeks). Method and figures: bench/README.md.
+(its shipper process, a child of the API, shares CPU 0; its CPU is printed beside the API's);
+the single-basket and batch runs are repeated with the prediction log off, and the single-basket
+run once more answering with `"explain": 3`. One service runs at a time. Before timing, both
+answer the same baskets and must agree on every class. Printed: requests/s, p50/p90/p99 and CPU
+per request (API process, shipper) for each, the ratios against the targets (capture on/off,
+explain/no explain, API/naive, batch baskets/s), and basket_predictions' batch scoring baskets/s
+(in this process, pinned to CPU 0, on the test weeks). Method and figures: bench/README.md.
 """
 
 from __future__ import annotations
