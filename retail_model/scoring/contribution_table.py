@@ -40,14 +40,12 @@ class ContributionTable:
 
     def explain(self, row: Mapping[str, float], k: int) -> list[ClassExplanation]:
         """One basket's classes (the scorer's column order): score, intercept, the k largest by magnitude, the rest."""
-        get = self.rows.get
-        names, values, weights = [], [], []
-        for name, value in row.items():
-            found = get(name)
-            if found is not None:  # names the model never saw carry no weight
-                names.append(name)
-                values.append(value)
-                weights.append(found)
+        weights = list(map(self.rows.get, row))
+        if None in weights:  # names the model never saw carry no weight
+            known = [(name, value, found) for (name, value), found in zip(row.items(), weights, strict=True) if found is not None]
+            names, values, weights = [n for n, _, _ in known], [v for _, v, _ in known], [w for _, _, w in known]
+        else:
+            names, values = list(row), list(row.values())
         classes, picks = [], min(k, len(names))
         for column, base in enumerate(self.intercept):
             terms = list(map(mul, values, map(itemgetter(column), weights)))

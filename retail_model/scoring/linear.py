@@ -49,26 +49,19 @@ class Affine:
         """One row's margins in plain Python, or None when this space needs the numpy path."""
         if self.by_name is None:
             return None
-        weights = self.by_name.get
         totals = self.intercept.tolist()
-        if len(totals) == 3:  # the usual three classes, unrolled
-            first, second, third = totals
-            for name, value in row.items():
-                w = weights(name)
-                if w is not None:
-                    first += value * w[0]
-                    second += value * w[1]
-                    third += value * w[2]
-            return [first, second, third]
-        # Wider rows (a fused blend's members side by side): gather once, then one C-level sum per output,
-        # in the same order as the loop above (intercept first, then each feature as it comes).
-        values, rows = [], []
-        for name, value in row.items():
-            w = weights(name)
-            if w is not None:
-                values.append(value)
-                rows.append(w)
+        values, rows = known_rows(self.by_name, row)
+        # One C-level sum per output, in the loop's order (intercept first, then each feature as it comes).
         return [sum(map(mul, values, column), start) for start, column in zip(totals, zip(*rows), strict=False)] if rows else totals
+
+
+def known_rows(by_name: Mapping[str, tuple[float, ...]], row: Mapping[str, float]) -> tuple[list[float], list[tuple[float, ...]]]:
+    """The row's values and their weight rows, for the names `by_name` knows (lookups in C; unseen names are dropped)."""
+    rows = list(map(by_name.get, row))
+    if None not in rows:  # the usual case: every name is known
+        return list(row.values()), rows
+    pairs = [(value, found) for value, found in zip(row.values(), rows, strict=True) if found is not None]
+    return [value for value, _ in pairs], [found for _, found in pairs]
 
 
 class LinearScorer(Scorer):
