@@ -177,9 +177,11 @@ def test_a_damaged_spool_line_is_kept_aside_and_counted(lake, baskets, tmp_path)
     spool = tmp_path / "spool"
     spool.mkdir()
     good = captured("r1", "v1", False, ["LA"], [[0.8, 0.1, 0.1]], msgspec.json.encode(request_body(baskets[0])))
-    (spool / f"{1:020d}-1.ready").write_bytes(msgspec.json.encode(good) + b"\n" + b'["r2", "v1", false, ["LA"]' + b"\n")
+    torn = b'["r2", "v1", false, ["LA"]'  # the API killed mid-write
+    mismatched = captured("r3", "v1", False, ["LA", "MM"], [[0.8, 0.1, 0.1]] * 2, msgspec.json.encode(request_body(baskets[1])))
+    (spool / f"{1:020d}-1.ready").write_bytes(b"\n".join([msgspec.json.encode(good), torn, msgspec.json.encode(mismatched)]) + b"\n")
     counters = [0, 0, 0]
     assert ship(spool, LocalLake(lake), counters) == 1
-    assert counters[UNREADABLE_ROWS] == 1 and not list(spool.glob("*.ready"))
+    assert counters[UNREADABLE_ROWS] == 2 and not list(spool.glob("*.ready"))
     assert (spool / UNREADABLE).is_dir()
     assert LocalLake(lake).scan(PREDICTIONS_TABLE).collect().get_column("request_id").to_list() == ["r1"]
