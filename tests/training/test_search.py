@@ -114,6 +114,22 @@ def test_one_metrics_function_scores_every_class_even_when_one_is_missing():
     assert evaluate(np.array([]), np.array([]))["macro_f1"] is None
 
 
+@pytest.mark.parametrize("true_labels", [("LA", "MM", "UM"), ("LA", "MM", "UM", "XX"), ("MM", "UM")])
+def test_the_metrics_are_scikit_learns_on_any_labels(true_labels):
+    """evaluate counts from integer codes (fast enough to score every trial); the figures are scikit-learn's."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    rng = np.random.default_rng(len(true_labels))
+    true, predicted = rng.choice(true_labels, 5000), rng.choice(["LA", "MM", "UM", "XX"], 5000, p=[0.3, 0.4, 0.29, 0.01])
+    scores = evaluate(true, predicted)
+    expected = precision_recall_fscore_support(true, predicted, labels=CODE_ORDER, zero_division=0)
+    for field, values in zip(("precision", "recall", "f1", "support"), expected, strict=True):
+        assert [scores["per_class"][name][field] for name in ("High", "Medium", "Low")] == pytest.approx(list(values))
+    assert scores["accuracy"] == pytest.approx(accuracy_score(true, predicted))
+    assert scores["macro_f1"] == pytest.approx(f1_score(true, predicted, labels=CODE_ORDER, average="macro", zero_division=0))
+    assert scores["confusion_matrix"]["matrix"] == confusion_matrix(true, predicted, labels=CODE_ORDER).tolist()
+
+
 def test_anonymous_and_identified_baskets_are_scored_apart(channels, tmp_path):
     metrics = run(channels, tmp_path, candidates="complement_nb", search_size=1)
     anonymous, identified = metrics["by_customer"]["anonymous"], metrics["by_customer"]["identified"]
