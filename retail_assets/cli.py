@@ -167,16 +167,25 @@ def models_reject(
     version: Annotated[str, typer.Argument(help="The model version, as `retail-mlops models list` shows it.")],
     reason: Annotated[str, typer.Option(help="Why it must not serve; recorded in the registry with your name.")],
     by: Annotated[str | None, typer.Option(help="Who decides (default: your login name).")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for a release in progress before the rollback.")] = 120.0,
 ) -> None:
     """Reject a version for good; if it serves, serving rolls back to the previous Approved release."""
     from retail_assets.release.approvals import reject_and_roll_back
     from retail_assets.release.target import ReleaseError
+    from retail_model.lake import LockBusyError
 
     registry, target = _registry_and_release()
     try:
-        entry, rolled_back = _decide(lambda: reject_and_roll_back(registry, target, registry.lake, version, reason, by or _login()))
+        entry, rolled_back = _decide(lambda: reject_and_roll_back(registry, target, registry.lake, version, reason, by or _login(), wait))
     except ReleaseError as error:
         console.print(f"[yellow]{version} is Rejected, but serving could not roll back: {error}[/yellow]")
+        raise typer.Exit(code=1) from error
+    except LockBusyError as error:
+        console.print(
+            f"[yellow]{version} is Rejected, but a release is still in progress after {wait:g} s, so serving has not rolled "
+            f"back yet ({error}). Once it ends, the model_approval_sensor rolls back (while `dagster dev` runs), or run this "
+            "command again.[/yellow]"
+        )
         raise typer.Exit(code=1) from error
     console.print(f"[green]{entry.version} is Rejected[/green].")
     if rolled_back is not None:

@@ -85,6 +85,19 @@ PIPELINE_ALARMS: tuple[AlarmSpec, ...] = (
         notify_ok=False,  # a run failure is an event, not a state: nothing "clears"
         treat_missing_data="notBreaching",  # no data point: no run failed in that period
     ),
+    AlarmSpec(
+        # The state alarms ignore missing data, so a dead daemon would leave them in their last
+        # state with nobody told: this one watches that the gauges keep coming (one a check per tick).
+        suffix="alerts-silent",
+        description="No state gauge reached CloudWatch for 15 minutes: the Dagster daemon, its alert sensors or the metric sink is down, so the other alarms keep their last state and new failures go untold. Check the daemon (docs/monitoring.md, When the alerts go silent).",
+        query_id="gauges",
+        label="Check gauges received",
+        expression='SELECT COUNT(AssetCheckFailing) FROM SCHEMA("{namespace}", Asset, Check, Severity)',
+        period=300,
+        evaluation_periods=3,
+        comparison="LessThanThreshold",
+        treat_missing_data="breaching",  # silence is the very condition
+    ),
 )
 
 

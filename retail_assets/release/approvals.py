@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from retail_assets.release.smoke import answers_real_baskets, gold_sample
 from retail_assets.release.target import ReleaseTarget
+from retail_assets.release.turns import RELEASE_LOCK_WAIT_SECONDS, release_turn
 from retail_model.lake import Lake
 from retail_model.registry import APPROVED, REJECTED, ModelRegistry, RegistryEntry, Release
 
@@ -48,18 +49,26 @@ def next_release(registry: ModelRegistry) -> ReleaseRequest | None:
 
 
 def reject_and_roll_back(
-    registry: ModelRegistry, target: ReleaseTarget, lake: Lake, version: str, reason: str, actor: str
+    registry: ModelRegistry, target: ReleaseTarget, lake: Lake, version: str, reason: str, actor: str,
+    wait_seconds: float = RELEASE_LOCK_WAIT_SECONDS,
 ) -> tuple[RegistryEntry, Release | None]:
     """Reject a version; if it was serving, serve the latest earlier release still Approved.
 
+    The rejection is recorded at once. The rollback takes its turn with releases (`release_turn`),
+    so it never switches serving in the middle of another release's rollout, nor is undone by one
+    that judged the rejected version before the rejection landed.
+
     Raises ReleaseError (after the rejection is recorded) when there is nothing to roll back to
     or the rollback target fails its smoke test; the registry then serves no rejected version
-    (`serving_entry` skips it), and the message says what to do.
+    (`serving_entry` skips it), and the message says what to do. Raises `LockBusyError` when
+    another release held its turn for longer than `wait_seconds`; the model_approval_sensor rolls
+    back once that release ends, since serving is no longer Approved.
     """
     entry = registry.decide(version, REJECTED, reason, actor)
-    released = registry.released()
-    if released is None or released.version != version:
-        return entry, None
-    baskets = gold_sample(lake)
-    rolled_back = target.rollback(lambda model: answers_real_baskets(model, baskets), f"{version} rejected by {actor}: {reason}", actor)
+    with release_turn(lake, registry, timeout=wait_seconds):
+        released = registry.released()  # read under the lock: a release may have landed while we waited
+        if released is None or released.version != version:
+            return entry, None
+        baskets = gold_sample(lake)
+        rolled_back = target.rollback(lambda model: answers_real_baskets(model, baskets), f"{version} rejected by {actor}: {reason}", actor)
     return entry, rolled_back

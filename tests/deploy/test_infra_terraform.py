@@ -191,9 +191,10 @@ def test_alarms_watch_the_pipelines_metrics_in_the_retailmlops_namespace():
         "asset_check_failed": ("AssetCheckFailing", "Asset, Check, Severity"),
         "freshness_failed": ("FreshnessFailing", "Asset"),
         "run_failed": ("RunFailed", "Job"),
+        "alerts_silent": ("AssetCheckFailing", "Asset, Check, Severity"),
     }
     for alarm, (metric, dimensions) in expected.items():
-        assert f'SUM({metric})' in expressions[alarm] or f"MAX({metric})" in expressions[alarm], expressions[alarm]
+        assert any(f"{function}({metric})" in expressions[alarm] for function in ("SUM", "MAX", "COUNT")), expressions[alarm]
         assert f'SCHEMA("${{var.metric_namespace}}", {dimensions})' in expressions[alarm], expressions[alarm]
     latency = resource(observability, "aws_cloudwatch_metric_alarm", "api_latency_p95")
     assert (latency["namespace"], latency["metric_name"], latency["extended_statistic"]) == ("AWS/ApplicationELB", "TargetResponseTime", "p95")

@@ -133,6 +133,29 @@ resource "aws_cloudwatch_metric_alarm" "run_failed" {
   }
 }
 
+# The state alarms above ignore missing data, so a dead daemon would leave them in their last state
+# with nobody told: this one watches that the gauges keep coming (every check, every sensor tick).
+resource "aws_cloudwatch_metric_alarm" "alerts_silent" {
+  alarm_name          = "${var.name}-alerts-silent"
+  alarm_description   = "No state gauge reached CloudWatch for 15 minutes: the Dagster daemon, its alert sensors or the metric sink is down, so the other alarms keep their last state and new failures go untold. Check the daemon (docs/monitoring.md, When the alerts go silent)."
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  evaluation_periods  = 3
+  treat_missing_data  = "breaching"
+  actions_enabled     = true
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "gauges"
+    label       = "Check gauges received"
+    expression  = "SELECT COUNT(AssetCheckFailing) FROM SCHEMA(\"${var.metric_namespace}\", Asset, Check, Severity)"
+    period      = 300
+    return_data = true
+  }
+}
+
 # --- Alarms on the API (the ALB's view) -----------------------------------------------------------
 
 resource "aws_cloudwatch_metric_alarm" "api_latency_p95" {

@@ -6,14 +6,10 @@ from retail_assets.defs.asset_keys import REGISTERED, RELEASE
 from retail_assets.release.judge import NoMetricsError, judge_at_release
 from retail_assets.release.smoke import answers_real_baskets, gold_sample
 from retail_assets.release.target import ReleaseError, ReleaseTarget
+from retail_assets.release.turns import release_turn
 from retail_assets.training.gate import PromotionGate
 from retail_model.lake import Lake, LockBusyError
 from retail_model.registry import APPROVED, PENDING, REJECTED, ModelRegistry, RegistryError
-
-# Releases take turns: the lock is held from the verdict to the switch, a whole EKS rollout at
-# most (RETAIL_ROLLOUT_TIMEOUT_SECONDS, 900 s by default), its lease renewed meanwhile.
-RELEASE_LOCK_WAIT_SECONDS = 1800
-
 
 class ReleaseConfig(dg.Config):
     # Release exactly this version (the approval sensor sets it). Empty: the version this run
@@ -42,7 +38,7 @@ def api_release(
     judged against the model serving at release time (local: the API hot-swaps to it)."""
     version, source = _version_to_release(context, config, model_registry)
     try:
-        with lake.lock(f"{model_registry.prefix}/.release.lock", timeout=RELEASE_LOCK_WAIT_SECONDS):
+        with release_turn(lake, model_registry):
             yield from _release(context, config, version, source, lake, model_registry, release_target, promotion_gate)
     except LockBusyError as error:
         raise dg.Failure(f"another release is still going on ({error}): {release_target.keeps_serving()}") from error

@@ -75,6 +75,7 @@ def truth(minute: int) -> dict[str, bool]:
         "asset-check-failed": 7 <= minute < 27 or 22 <= minute < 33,
         "freshness-failed": 10 <= minute < 17,
         "run-failed": minute == 38,
+        "alerts-silent": False,  # the sensors tick every minute; the one outage lasts one period
     }
 
 
@@ -105,16 +106,17 @@ def cloudwatch_client(endpoint: str, region: str):
     return boto3.client("cloudwatch", endpoint_url=endpoint, region_name=region, config=Config(retries={"max_attempts": 1}))
 
 
-def run_script(instance, sinks: dict[str, tuple], recorder: Recorder) -> None:
-    """Play the script minute by minute, ticking every sensor for every sink (own cursors each)."""
+def run_script(instance, sinks: dict[str, tuple], recorder: Recorder, script: dict = SCRIPT, length: int = LENGTH, silent: range = range(0)) -> None:
+    """Play the script minute by minute, ticking every sensor for every sink (own cursors each);
+    in the `silent` minutes no sensor ticks at all (the daemon is down)."""
     definitions_for = lambda sink: dg.Definitions(  # noqa: E731
         assets=[ORDERS, DRIFT, GOLD_SPEC], sensors=list(SENSORS), resources={"alert_sink": sink, "dagster_links": LINKS}
     )
     cursors: dict[tuple[str, str], str | None] = {}
     previous_fresh = FreshnessState.UNKNOWN
-    for minute in range(LENGTH):
+    for minute in range(length):
         recorder.clock = minute * MINUTE + 1
-        for what, value in SCRIPT.get(minute, []):
+        for what, value in script.get(minute, []):
             if what == "fresh":
                 instance.report_runless_asset_event(
                     FreshnessStateChange(key=GOLD, previous_state=previous_fresh, new_state=FreshnessState(value), state_change_timestamp=1_800_000_000.0 + minute * MINUTE)
@@ -125,6 +127,8 @@ def run_script(instance, sinks: dict[str, tuple], recorder: Recorder) -> None:
             else:
                 asset = ORDERS if what == "orders" else DRIFT
                 dg.materialize([asset], instance=instance, run_config={"ops": {what: {"config": {"passed": value}}}})
+        if minute in silent:
+            continue
         for name, (up, down) in sinks.items():
             sink = down if minute in OUTAGE else up
             for sensor in SENSORS:
@@ -182,6 +186,22 @@ def lake_story(lake: LocalLake) -> dict[str, list[str]]:
     return story
 
 
+def alarm_definitions(aws, namespace: str, prefix: str) -> dict[str, Alarm]:
+    """Every pipeline alarm twice: as `alarms sync` created it on moto (read back with
+    DescribeAlarms) and as infra/modules/observability defines it."""
+    moto = aws.client("cloudwatch")
+    synced = sync_alarms(moto, aws.client("sns"), prefix, namespace)
+    described = moto.describe_alarms(AlarmNames=list(synced.alarms))["MetricAlarms"]
+    definitions = {f"alarms sync: {a['AlarmName'].removeprefix(prefix + '-')}": Alarm.from_cloudwatch(a) for a in described}
+    for block in load_hcl(OBSERVABILITY / "main.tf").get("resource", []):
+        for body in block.get("aws_cloudwatch_metric_alarm", {}).values():
+            if any("var.metric_namespace" in q.get("expression", "") for q in body.get("metric_query", [])):
+                short = body["alarm_name"].replace("${var.name}-", "")
+                definitions[f"terraform: {short}"] = Alarm.from_terraform(body, namespace, short)
+    assert len(definitions) == 8, sorted(definitions)
+    return definitions
+
+
 def test_every_alarm_is_in_alarm_exactly_while_its_condition_holds(aws, tmp_path, capsys):
     namespace = f"Timeline{aws.bucket.replace('-', '')}"
     prefix = f"timeline-{aws.bucket}"
@@ -213,15 +233,7 @@ def test_every_alarm_is_in_alarm_exactly_while_its_condition_holds(aws, tmp_path
         )
         assert held == sum(d.metric == metric for d in recorder.stream), metric
 
-    synced = sync_alarms(moto, aws.client("sns"), prefix, namespace)
-    described = moto.describe_alarms(AlarmNames=list(synced.alarms))["MetricAlarms"]
-    definitions = {f"alarms sync: {a['AlarmName'].removeprefix(prefix + '-')}": Alarm.from_cloudwatch(a) for a in described}
-    for block in load_hcl(OBSERVABILITY / "main.tf").get("resource", []):
-        for body in block.get("aws_cloudwatch_metric_alarm", {}).values():
-            if any("var.metric_namespace" in q.get("expression", "") for q in body.get("metric_query", [])):
-                short = body["alarm_name"].replace("${var.name}-", "")
-                definitions[f"terraform: {short}"] = Alarm.from_terraform(body, namespace, short)
-    assert len(definitions) == 6, sorted(definitions)
+    definitions = alarm_definitions(aws, namespace, prefix)
 
     story = lake_story(lake)
     with capsys.disabled():
@@ -234,6 +246,38 @@ def test_every_alarm_is_in_alarm_exactly_while_its_condition_holds(aws, tmp_path
             notified = [e.notified for e in evaluations if e.notified]
             if key == "run-failed":
                 assert notified == ["ALARM"], f"{title}: a run failure is told once and nothing clears it ({notified})"
+            elif key == "alerts-silent":  # one silent period of three: the gauges still come
+                assert notified == ["OK"], f"{title}: {notified}"
+                continue
             else:  # the new alarm's first OK, then told when the trouble starts and when it ends, never in between
                 assert transitions(states) == ["ALARM", "OK"] and notified == ["OK", "ALARM", "OK"], f"{title}: {notified}"
             assert transitions(states) == story[key], f"{title}: the lake's alerts tell {story[key]}, the alarm {transitions(states)}"
+
+
+def test_a_dead_daemon_leaves_the_state_alarms_as_they_were_and_the_silence_alarm_tells(aws, tmp_path, capsys):
+    """The daemon dies at minute 10 while a check fails, and is back at 30. The state alarms keep
+    their state through the silence (they ignore missing data: nothing says the check recovered),
+    so only `alerts-silent` can tell on-call, after three silent periods, and clears when the
+    gauges come again. Evaluated as in the test above (CloudWatch's documented rules)."""
+    namespace = f"Silence{aws.bucket.replace('-', '')}"
+    recorder = Recorder()
+    client = cloudwatch_client(aws.endpoint_url, aws.region)
+    recorder.attach(client)
+    sink = CloudWatchAlertSink(namespace, client=client)
+    script = {0: [("orders", True), ("feature_drift", True), ("fresh", "PASS")], 7: [("orders", False)]}
+    with dg.instance_for_test() as instance:
+        run_script(instance, {"cloudwatch": (sink, sink)}, recorder, script=script, length=45, silent=range(10, 30))
+    definitions = alarm_definitions(aws, namespace, f"silence-{aws.bucket}")
+    with capsys.disabled():
+        for source in ("alarms sync", "terraform"):
+            silent = run(definitions[f"{source}: alerts-silent"], recorder.stream, 0, 45 * MINUTE)
+            failing = run(definitions[f"{source}: asset-check-failed"], recorder.stream, 0, 45 * MINUTE)
+            print(f"\n{source}, daemon down in minutes 10-30 (periods 10-15 .. 25-30)")
+            print("  period     alerts-silent       asset-check-failed")
+            for s, f in zip(silent, failing, strict=True):
+                print(f"  {int(s.start // MINUTE):02d}-{int(s.start // MINUTE) + 5:02d} min  {s.state:<6} {s.notified or '':<10}  {f.state:<6} {f.notified or ''}")
+            assert [e.state for e in silent] == ["OK"] * 4 + ["ALARM"] * 2 + ["OK"] * 3, source
+            assert [e.notified for e in silent if e.notified] == ["OK", "ALARM", "OK"], source
+            # the check still fails when the daemon is back, and the state alarm never claimed otherwise
+            assert [e.state for e in failing] == ["OK"] + ["ALARM"] * 8, source
+            assert [e.notified for e in failing if e.notified] == ["OK", "ALARM"], source

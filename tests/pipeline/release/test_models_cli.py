@@ -12,6 +12,8 @@ from tests.helpers.training_data import train_small_model
 from typer.testing import CliRunner
 
 from retail_assets.cli import app
+from retail_assets.release.approvals import next_release
+from retail_assets.release.turns import release_turn
 from retail_model.lake import LocalLake
 from retail_model.registry import APPROVED, PENDING, REJECTED, LakeModelRegistry
 
@@ -72,6 +74,20 @@ def test_rejecting_the_serving_version_rolls_back_to_the_previous_approved_one(r
     release = registry.released()
     assert (release.version, release.previous_version, release.actor) == ("v1", "v3", "bo")
     assert release.reason == "rollback: v3 rejected by bo: bad on the new store format"
+
+
+def test_rejecting_during_a_release_records_the_rejection_and_leaves_the_rollback_to_the_sensor(registry):
+    """A release holds its turn (the lock api_release takes, here held by the test as that run
+    would): the rejection lands at once, serving does not switch under the release, and what the
+    approval sensor releases next is the rollback."""
+    with release_turn(registry.lake, registry):
+        done = models("reject", "v3", "--reason", "bad on the new store format", "--by", "bo", "--wait", "0.5")
+        assert done.exit_code == 1, done.output
+        assert "a release is still in progress after 0.5 s, so serving has not rolled back yet" in said(done)
+        assert registry.get("v3").status == REJECTED
+        assert registry.released().version == "v3"
+    request = next_release(registry)
+    assert request is not None and request.version == "v1" and request.reason.startswith("rollback: v3 is Rejected")
 
 
 def test_rejecting_the_last_approved_release_says_nothing_serves_and_what_to_do(registry):
