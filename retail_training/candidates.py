@@ -10,7 +10,7 @@ container.
 - `logistic_regression`: multinomial, lbfgs; MaxAbsScaler keeps the matrix sparse (indicators
   stay 1, the log-scale numbers land in [0, 1]), which also lets lbfgs converge in a few hundred
   iterations; iterations and convergence are recorded. The search fits it along a path of C,
-  each fit warm-started from the previous one, in chunks of iterations it may stop between.
+  each C fitted from zero (see _fit_logistic for why), in chunks of iterations it may stop between.
 - `complement_nb`: complement naive Bayes, made for sparse count-like features: the label lives
   in which products a basket holds.
 - `linear_svm`: a linear SVM. The search scores the plain LinearSVC (its decision function
@@ -61,7 +61,7 @@ MEMBER_PREFIX = {"complement_nb": "nb_", "logistic_regression": "lr_"}
 
 def search_space(name: str, hp: Mapping) -> list[dict]:
     """The settings `name` tries: each grid cut to `search_size` values spread evenly over it
-    (0 = all of it), in grid order; the logistic regression's C ascending (its warm-start path)."""
+    (0 = all of it), in grid order; the logistic regression's C ascending (its path)."""
     names = GRIDS_OF.get(name)
     if not names:
         return [{}]
