@@ -1,9 +1,10 @@
 """The prediction log's shipper: a separate process that sends spooled answers to the Delta table.
 
-Started by the API beside itself (multiprocessing, spawn), at a lower CPU priority, so building
-Parquet files and Delta commits never holds the API's GIL nor delays a request. Every
-`interval` seconds it reads the sealed spool segments (retail_api.prediction_spool), appends
-their rows to the lake's predictions/ table in one commit, and deletes them once committed.
+Started by the API beside itself (multiprocessing, spawn), at a lower CPU priority, so computing
+features, building Parquet files and Delta commits never holds the API's GIL nor delays a
+request. Every `interval` seconds it reads the sealed spool segments (retail_api.prediction_spool),
+rebuilds each request's baskets and features from its body, appends the rows to the lake's
+predictions/ table in one commit, and deletes the segments once committed.
 When the lake refuses, the segments stay on disk and are retried with backoff (up to a minute
 apart), then at the next start: nothing is lost while the spool has room. Delivery is at least
 once: a crash between a commit and the deletion sends those rows again (same request_id).
@@ -27,7 +28,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retail_api.prediction_spool import UNREADABLE, Answered, ready_segments
+from retail_api.prediction_spool import UNREADABLE, Answered, Captured, ready_segments
+from retail_api.schemas import BasketIn, BatchIn
+from retail_model.features import FEATURE_VERSION, basket_features
 from retail_model.labels import CLASS_BY_CODE
 from retail_model.lake import Lake, open_lake
 from retail_model.predictions import PARTITION_BY, PREDICTIONS_SCHEMA, PREDICTIONS_TABLE, features_digest
@@ -38,7 +41,9 @@ log = logging.getLogger(__name__)
 WRITTEN, WRITE_FAILURES, UNREADABLE_ROWS, READY = range(4)
 MAX_COMMIT_ROWS = 100_000
 MAX_BACKOFF_SECONDS = 60.0
-_decode = msgspec.json.Decoder(Answered).decode
+_decode = msgspec.json.Decoder(Captured).decode
+_decode_basket = msgspec.json.Decoder(BasketIn).decode
+_decode_batch = msgspec.json.Decoder(BatchIn).decode
 
 
 class Shipper:
@@ -130,12 +135,12 @@ def ship(directory: Path, lake: Lake, counters: Any) -> int:
 
 def _read(segment: Path, counters: Any) -> list[Answered]:
     items, bad = [], []
-    for line in segment.read_bytes().splitlines():
+    for line in segment.read_bytes().split(b"\n"):
         if not line.strip():
             continue
         try:
-            items.append(_decode(line))
-        except msgspec.DecodeError:  # a torn last line (the API killed mid-write) or a damaged file
+            items.append(rebuild(_decode(line)))
+        except (msgspec.DecodeError, ValueError):  # a torn last line (the API killed mid-write) or a damaged file
             bad.append(line)
     if bad:
         (directory := segment.parent / UNREADABLE).mkdir(exist_ok=True)
@@ -143,6 +148,16 @@ def _read(segment: Path, counters: Any) -> list[Answered]:
         counters[UNREADABLE_ROWS] += len(bad)  # a line is at least one row; its basket count is unreadable too
         log.error("%d unreadable line(s) in %s kept in %s and counted as dropped", len(bad), segment.name, directory)
     return items
+
+
+def rebuild(request: Captured) -> Answered:
+    """A spooled request's rows: its baskets' ids and features from the body, decoded and computed as the
+    endpoint did (the same decoder and basket_features), with the answer the API gave."""
+    baskets = _decode_batch(request.body).baskets if request.batch else [_decode_basket(request.body)]
+    if len(baskets) != len(request.codes) or len(request.probabilities) != len(request.codes):
+        raise ValueError(f"{len(baskets)} baskets but {len(request.codes)} answers")
+    return Answered(request.request_id, request.model_version, FEATURE_VERSION, [basket.basket_id for basket in baskets],
+                    [basket_features(basket) for basket in baskets], request.codes, request.probabilities, request.at)  # fmt: skip
 
 
 class _Positions(dict):

@@ -1,11 +1,13 @@
 """The prediction log, API side: a request hands its answer over and returns; nothing else.
 
 `record` keeps a sampled share of requests (`RETAIL_PREDICTION_LOG_CAPTURE_PERCENT`, 100 by
-default, as SageMaker's data capture samples) by appending a reference to what the endpoint
-already computed to an in-memory queue. A writer thread turns the queue into JSON lines in the
-local spool every 0.2 s (retail_api.prediction_spool), and the shipper process
-(retail_api.log_shipper) sends sealed segments to the lake's predictions/ Delta table. Parquet
-and Delta therefore never run in the API's process.
+default, as SageMaker's data capture samples) by appending to an in-memory queue what the
+endpoint already has: its answer and the request body as received (retail_api.prediction_spool.
+Captured). A writer thread appends the queue to the local spool every 0.2 s, one JSON line per
+request with the body embedded verbatim (no per-feature encoding in this process), and the
+shipper process (retail_api.log_shipper) rebuilds each basket's features from the body and sends
+sealed segments to the lake's predictions/ Delta table. Features, Parquet and Delta therefore
+never cost the API's process anything.
 
 Nothing is lost when the lake is down: rows wait in the spool (and across restarts). What is
 lost anyway is counted in `retail_api_prediction_log_rows_dropped_total{reason}`: queue_full
@@ -27,18 +29,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from retail_api.log_shipper import UNREADABLE_ROWS, WRITE_FAILURES, WRITTEN, Shipper
 from retail_api.metrics import ServiceMetrics
-from retail_api.prediction_spool import Answered, SpoolWriter
+from retail_api.prediction_spool import Captured, SpoolWriter, captured
 
 log = logging.getLogger(__name__)
 
 WRITE_SECONDS = 0.2  # how often the writer thread moves the queue to the spool
 _ENCODE_CHUNK = 256  # requests per encode call: short GIL holds, the event loop keeps running
 
-__all__ = ["Answered", "NoPredictionLog", "PredictionLog", "PredictionSink"]
+__all__ = ["Captured", "NoPredictionLog", "PredictionLog", "PredictionSink", "captured"]
 
 
 class PredictionSink(Protocol):
-    def record(self, answered: Answered) -> None: ...
+    def record(self, answered: Captured) -> None: ...
 
 
 class PredictionLog:
@@ -56,7 +58,7 @@ class PredictionLog:
         self.writer = SpoolWriter(spool, spool_max_bytes, flush_seconds, batch_rows)
         self.shipper, self.queue_rows = shipper, queue_rows
         self.capture = capture_percent / 100.0
-        self._queue: deque[Answered] = deque()
+        self._queue: deque[Captured] = deque()
         self._queued_rows = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -67,9 +69,9 @@ class PredictionLog:
         self.dropped = {"queue_full": 0, "spool_full": 0, "spool_failed": 0}
         metrics.registry.register(_Collector(self))
 
-    def record(self, answered: Answered) -> None:
+    def record(self, answered: Captured) -> None:
         """Queue one request's predictions (or skip it, by the sampling rate). Never raises, never waits."""
-        rows = len(answered.basket_ids)
+        rows = len(answered.codes)
         if self.capture < 1.0 and random.random() >= self.capture:
             self.sampled_out += rows
             return
@@ -120,7 +122,7 @@ class PredictionLog:
             self._spool_bytes = self._used_bytes()  # the shipper empties it meanwhile
         for start in range(0, len(taken), _ENCODE_CHUNK):
             chunk = taken[start : start + _ENCODE_CHUNK]
-            rows = sum(len(item.basket_ids) for item in chunk)
+            rows = sum(len(item.codes) for item in chunk)
             self._write(chunk, rows)
             with self._lock:
                 self._queued_rows -= rows
@@ -129,7 +131,7 @@ class PredictionLog:
         except OSError as error:
             log.error("could not seal the prediction spool segment: %s", error)
 
-    def _write(self, chunk: list[Answered], rows: int) -> None:
+    def _write(self, chunk: list[Captured], rows: int) -> None:
         if self._spool_bytes >= self.writer.max_bytes:
             self.dropped["spool_full"] += rows
             return
@@ -152,7 +154,7 @@ class PredictionLog:
 class NoPredictionLog:
     """RETAIL_PREDICTION_LOG=false: answers are not recorded."""
 
-    def record(self, answered: Answered) -> None:
+    def record(self, answered: Captured) -> None:
         pass
 
 

@@ -1,4 +1,5 @@
-"""The prediction log's local spool: append-only files of answered requests, one JSON line each.
+"""The prediction log's local spool: append-only files of answered requests, one JSON line each
+(`Captured`: the answer and the request body as received).
 
 The API appends to its open segment and seals it (renames `.open` to `.ready`) every
 `RETAIL_PREDICTION_LOG_FLUSH_SECONDS` or `RETAIL_PREDICTION_LOG_BATCH_ROWS` rows; the shipper
@@ -22,8 +23,32 @@ OPEN, READY = ".open", ".ready"
 UNREADABLE = "unreadable"  # sub-folder for lines that cannot be decoded, kept for inspection
 
 
+class Captured(msgspec.Struct, array_like=True, gc=False):
+    """One answered request as the API spools it (one line): the answer, and the request body verbatim.
+
+    The body is embedded as it arrived (msgspec.Raw: a copy, no encoding), so the request pays for a
+    few small fields only; the shipper rebuilds each basket's features from it with the same
+    decoder and `basket_features` the endpoint used.
+    """
+
+    request_id: str
+    model_version: str
+    batch: bool  # the body is a /v1/predict/batch request, else one basket
+    codes: list[str]
+    probabilities: list[list[float]]  # per basket: High, Medium, Low
+    at: float  # time.time() when answered
+    body: msgspec.Raw
+
+
+def captured(request_id: str, model_version: str, batch: bool, codes: list[str], probabilities: list[list[float]], body: bytes) -> Captured:
+    """The spool line's content for an answered request (what the endpoints hand to the log)."""
+    if b"\n" in body:  # JSON allows a line break only as whitespace, so a space means the same and keeps one line
+        body = body.replace(b"\n", b" ")
+    return Captured(request_id, model_version, batch, codes, probabilities, time.time(), msgspec.Raw(body))
+
+
 class Answered(msgspec.Struct, array_like=True, gc=False):
-    """One request's predictions, as the endpoint computed them (one spool line)."""
+    """One request's predictions with each basket's features: the rows the shipper writes to the lake."""
 
     request_id: str
     model_version: str

@@ -1,10 +1,29 @@
 """The Dagster code location: everything under defs/ (assets, checks, sensors, schedules, resources)."""
 
+import pkgutil
 from pathlib import Path
 
 import dagster as dg
 
+import retail_assets.defs
+from retail_assets.defs.cadence import with_sensor_interval
+from retail_assets.settings import get_environment
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    with_executor = dg.Definitions.merge(loaded, dg.Definitions(executor=_step_executor()))
+    return with_sensor_interval(with_executor, get_environment().sensor_interval_seconds)
+
+
+def _step_executor() -> dg.ExecutorDefinition:
+    """Dagster's default executor, its step processes forked from a server that imported the code location once.
+
+    Started fresh, each step process imports Dagster, polars, deltalake, scikit-learn and the code
+    location before it runs (seconds per step, most of a short run); forked, it starts with them.
+    A run can still ask for `execution: {config: {in_process: {}}}`.
+    """
+    package = retail_assets.defs
+    modules = ["dagster", __name__, *(m.name for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}."))]
+    return dg.multi_or_in_process_executor.configured({"multiprocess": {"start_method": {"forkserver": {"preload_modules": modules}}}})

@@ -41,6 +41,9 @@ class PipelineSettings(SharedSettings):
     live_window_weeks: int = Field(default=4, gt=0)  # latest labelled weeks the live score covers
     monitor_min_rows: int = Field(default=500, gt=0)  # fewer predictions (or labels) judge nothing
     retrain_on_drift: bool = False  # a drift or accuracy breach (ERROR) requests a retrain
+    # How often every sensor looks, in seconds; unset, each keeps its own (30 s, 60 s for the
+    # heavier looks). Dagster's daemon evaluates sensors at most every 5 s, whatever is set here.
+    sensor_interval_seconds: int | None = Field(default=None, gt=0)
     training_timeout_seconds: int = Field(default=3600, gt=0)  # also the SageMaker job's MaxRuntimeInSeconds
     # The model search's time budget (the job's budget_seconds hyperparameter; 0 = none). The refit
     # and reading the data come on top, so keep it well below training_timeout_seconds.

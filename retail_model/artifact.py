@@ -29,6 +29,7 @@ from retail_model.basket import Basket
 from retail_model.features import FEATURE_VERSION, basket_features
 from retail_model.labels import CLASS_BY_CODE
 from retail_model.scoring import Scorer, verified_scorer
+from retail_model.scoring.contribution_table import ContributionTable, contribution_table
 from retail_model.scoring.explain import ClassExplanation, contributions, feature_names, space_of, top_k
 
 MODEL_FILE_NAME = "model.joblib"
@@ -75,6 +76,7 @@ class PriceSensitivityModel:
         self._codes = classes
         self._output_columns = [OUTPUT_CODES.index(code) for code in classes]
         self._scorer: Scorer | None = None
+        self._table: ContributionTable | None | bool = False  # False: not built yet; None: not applicable
         self._scorer_lock = threading.Lock()
 
     @property
@@ -157,13 +159,23 @@ class PriceSensitivityModel:
         return self._scorer
 
     def prepare(self) -> Scorer:
-        """Compile the scorer now (call it before serving); ModelLoadError if the pipeline cannot score."""
+        """Compile the scorer and the explanations' table now (call it before serving); ModelLoadError if the pipeline cannot score."""
         try:
-            return self.scorer
+            scorer = self.scorer
+            self._contribution_table()
+            return scorer
         except Exception as error:  # a pipeline that cannot score probe rows is a broken artefact
             raise ModelLoadError(
                 f"model {self.version} cannot score a basket ({type(error).__name__}: {error}); retrain it"
             ) from error
+
+    def _contribution_table(self) -> ContributionTable | None:
+        if self._table is False:
+            scorer = self.scorer  # compiled first: it takes the same lock
+            with self._scorer_lock:
+                if self._table is False:
+                    self._table = contribution_table(scorer)
+        return self._table or None
 
     def score(self, rows: Sequence[Mapping[str, float]]) -> tuple[list[str], list[list[float]]]:
         """The serving path: each row's winning code and its probabilities in OUTPUT_CODES order.
@@ -171,12 +183,15 @@ class PriceSensitivityModel:
         The same classes and (within 1e-6) the same probabilities as `predict_dicts`, from the
         compiled scorer.
         """
+        codes = self._codes
         if len(rows) == 1:
             matrix = [self.scorer.probabilities_one(rows[0])]
+            winners = [codes[matrix[0].index(max(matrix[0]))]]  # the first of equals, like numpy's argmax
+        elif rows:
+            array = self.scorer.probabilities(rows)
+            matrix, winners = array.tolist(), list(map(codes.__getitem__, array.argmax(axis=1).tolist()))
         else:
-            matrix = self.scorer.probabilities(rows).tolist() if rows else []
-        codes = self._codes
-        winners = [codes[row.index(max(row))] for row in matrix]  # the first of equals, like numpy's argmax
+            matrix, winners = [], []
         if self._output_columns != [0, 1, 2]:  # fewer classes, or another order: place them
             placed = []
             for row in matrix:
@@ -194,10 +209,13 @@ class PriceSensitivityModel:
         dict class name -> its explanation, for the classes the model was trained on.
         """
         scorer = self.scorer
+        classes = [CLASS_BY_CODE[code] for code in self._codes]
+        table = self._contribution_table()
+        if table is not None:  # linear models and their blends: plain Python per basket, no numpy
+            return table.link, [dict(zip(classes, table.explain(row, k), strict=True)) for row in rows]
         explained = contributions(scorer, rows)
         space = space_of(scorer)
         names = feature_names(space) if space is not None else np.empty(0, dtype=object)
-        classes = [CLASS_BY_CODE[code] for code in self._codes]
         return explained.link, [dict(zip(classes, row, strict=True)) for row in top_k(explained, names, k)]
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
+import pyarrow as pa
 
 from retail_model.artifact import METRICS_FILE_NAME, PriceSensitivityModel, model_key
 from retail_model.features.table import build_feature_table
@@ -60,7 +61,9 @@ def score_baskets(gold: pl.DataFrame, model: PriceSensitivityModel, scored_at: d
     names, values = features.get_column("feature_names").to_list(), features.get_column("feature_values").to_list()
     codes: list[str] = []
     probabilities: list[list[float]] = []
-    contributions: list[list[dict]] = []
+    # The contributions column as flat lists and offsets: building it from a dict per contribution
+    # cost more than scoring and explaining together.
+    offsets, classes, feature_names, contributions = [0], [], [], []
     link = ""
     for start in range(0, len(names), ROWS_PER_CALL):
         rows = [dict(zip(n, v, strict=True)) for n, v in zip(names[start : start + ROWS_PER_CALL], values[start : start + ROWS_PER_CALL], strict=True)]
@@ -68,10 +71,18 @@ def score_baskets(gold: pl.DataFrame, model: PriceSensitivityModel, scored_at: d
         link, explained = model.explain(rows, EXPLAIN_TOP)
         codes += winners
         probabilities += matrix
-        contributions += [
-            [{"class": name, "feature": f, "contribution": c} for name, cls in row.items() for f, c in cls.top] for row in explained
-        ]
+        for row in explained:
+            for name, cls in row.items():
+                classes += [name] * len(cls.top)
+                feature_names += [feature for feature, _ in cls.top]
+                contributions += [contribution for _, contribution in cls.top]
+            offsets.append(len(contributions))
     n = features.height
+    top = pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()),
+        pa.StructArray.from_arrays([pa.array(classes, pa.string()), pa.array(feature_names, pa.string()), pa.array(contributions, pa.float64())],
+                                   names=["class", "feature", "contribution"]),
+    )  # fmt: skip
     matrix = pl.DataFrame(probabilities or None, schema=["probability_high", "probability_medium", "probability_low"], orient="row")
     return pl.DataFrame(
         {
@@ -83,7 +94,7 @@ def score_baskets(gold: pl.DataFrame, model: PriceSensitivityModel, scored_at: d
             "price_sensitivity": [CLASS_BY_CODE[code] for code in codes],
             "true_code": features.get_column("basket_price_sensitivity"),
             "explanation_link": [link] * n,
-            "top_contributions": pl.Series(contributions, dtype=pl.List(CONTRIBUTION)),
+            "top_contributions": pl.Series("top_contributions", top).cast(pl.List(CONTRIBUTION)),
             "scored_at": [scored_at or datetime.now(UTC)] * n,
         }
     ).hstack(matrix if n else matrix.clear()).select(list(SCHEMA)).cast(SCHEMA)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from retail_model.scoring.base import FeatureRows, Scorer, normalised
+from retail_model.scoring.linear import Affine, LinearScorer
 
 
 class SoftVoteScorer(Scorer):
@@ -19,12 +20,29 @@ class SoftVoteScorer(Scorer):
             raise ValueError(f"one weight per member scorer: {len(members)} members, {len(weights)} weights")
         self.members = list(members)
         self.weights = [float(w) for w in weights]  # already scaled to sum to 1 by SoftVote
+        self.fused = _fused(self.members)
+        if self.fused is not None:
+            bounds = np.cumsum([0] + [member.affine.weights.shape[1] for member in self.members]).tolist()
+            self._slices = list(zip(bounds[:-1], bounds[1:], strict=True))  # each member's margin columns
 
     def probabilities(self, rows: FeatureRows) -> np.ndarray:
+        if self.fused is not None:  # one gather and one product for every member, then each member's link
+            margins, total = self.fused.margins(rows), 0.0
+            for weight, member, (start, end) in zip(self.weights, self.members, self._slices, strict=True):
+                total = total + weight * member.link_rows(margins[:, start:end])
+            return normalised(total)
         total = sum(weight * member.probabilities(rows) for weight, member in zip(self.weights, self.members, strict=True))
         return normalised(total)
 
     def probabilities_one(self, row: Mapping[str, float]) -> list[float]:
+        margins = self.fused.margins_one(row) if self.fused is not None else None
+        if margins is not None:
+            total = None
+            for weight, member, (start, end) in zip(self.weights, self.members, self._slices, strict=True):
+                answer = member.link_one(margins[start:end])
+                total = [weight * p for p in answer] if total is None else [t + weight * p for t, p in zip(total, answer, strict=True)]
+            norm = sum(total)
+            return [t / norm for t in total]
         total: list[float] | None = None
         for weight, member in zip(self.weights, self.members, strict=True):
             answer = member.probabilities_one(row)
@@ -35,3 +53,14 @@ class SoftVoteScorer(Scorer):
     def __repr__(self) -> str:
         terms = " + ".join(f"{w:g} * {m!r}" for w, m in zip(self.weights, self.members, strict=True))
         return f"SoftVoteScorer({terms})"
+
+
+def _fused(members: Sequence[Scorer]) -> Affine | None:
+    """Linear members over one feature space as one affine map (their weight columns side by side), else None."""
+    if not all(type(member) is LinearScorer for member in members):
+        return None
+    space = members[0].affine.space
+    if any(member.affine.space is not space for member in members):
+        return None
+    weights = np.hstack([member.affine.weights for member in members])
+    return Affine(space, weights, np.concatenate([member.affine.intercept for member in members]))

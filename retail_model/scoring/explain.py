@@ -141,15 +141,20 @@ def _linear(scorer: LinearScorer, rows: FeatureRows) -> Contributions:
 def _calibrated(scorer: CalibratedLinearScorer, rows: FeatureRows) -> Contributions:
     affine = scorer.affine
     indptr, columns, data = affine.space.gather(rows)
-    # Which margin column feeds which class, averaged over the folds.
-    averaging = np.zeros((affine.weights.shape[1], scorer.n_classes))
+    averaging = fold_averaging(scorer)
+    values = (data[:, np.newaxis] * affine.weights[columns]) @ averaging
+    return Contributions(indptr, columns, values, _rows_of(affine.intercept @ averaging, len(rows)), CALIBRATED)
+
+
+def fold_averaging(scorer: CalibratedLinearScorer) -> np.ndarray:
+    """(margin columns, classes): which fold's margin feeds which class, averaged over the folds."""
+    averaging = np.zeros((scorer.affine.weights.shape[1], scorer.n_classes))
     for outputs in scorer.folds:
         for output in outputs:
             averaging[output.column, output.class_index] += 1.0 / len(scorer.folds)
     if scorer.n_classes == 2:  # one margin per fold, for the positive class
         averaging[:, 0] = -averaging[:, 1]
-    values = (data[:, np.newaxis] * affine.weights[columns]) @ averaging
-    return Contributions(indptr, columns, values, _rows_of(affine.intercept @ averaging, len(rows)), CALIBRATED)
+    return averaging
 
 
 def _trees(scorer: TreeEnsembleScorer, rows: FeatureRows) -> Contributions:

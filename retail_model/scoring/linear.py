@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import mul
 from typing import Any
 
 import numpy as np
@@ -48,23 +49,19 @@ class Affine:
         """One row's margins in plain Python, or None when this space needs the numpy path."""
         if self.by_name is None:
             return None
-        weights = self.by_name.get
         totals = self.intercept.tolist()
-        if len(totals) == 3:  # the usual three classes, unrolled
-            first, second, third = totals
-            for name, value in row.items():
-                w = weights(name)
-                if w is not None:
-                    first += value * w[0]
-                    second += value * w[1]
-                    third += value * w[2]
-            return [first, second, third]
-        for name, value in row.items():
-            w = weights(name)
-            if w is not None:
-                for output, weight in enumerate(w):
-                    totals[output] += value * weight
-        return totals
+        values, rows = known_rows(self.by_name, row)
+        # One C-level sum per output, in the loop's order (intercept first, then each feature as it comes).
+        return [sum(map(mul, values, column), start) for start, column in zip(totals, zip(*rows), strict=False)] if rows else totals
+
+
+def known_rows(by_name: Mapping[str, tuple[float, ...]], row: Mapping[str, float]) -> tuple[list[float], list[tuple[float, ...]]]:
+    """The row's values and their weight rows, for the names `by_name` knows (lookups in C; unseen names are dropped)."""
+    rows = list(map(by_name.get, row))
+    if None not in rows:  # the usual case: every name is known
+        return list(row.values()), rows
+    pairs = [(value, found) for value, found in zip(row.values(), rows, strict=True) if found is not None]
+    return [value for value, _ in pairs], [found for _, found in pairs]
 
 
 class LinearScorer(Scorer):
@@ -80,7 +77,10 @@ class LinearScorer(Scorer):
         self.link = link
 
     def probabilities(self, rows: FeatureRows) -> np.ndarray:
-        margins = self.affine.margins(rows)
+        return self.link_rows(self.affine.margins(rows))
+
+    def link_rows(self, margins: np.ndarray) -> np.ndarray:
+        """Probabilities from margins (rows x outputs)."""
         if self.link == "softmax":
             return normalised(softmax(margins))
         if self.link == "logistic":
@@ -96,6 +96,10 @@ class LinearScorer(Scorer):
         margins = self.affine.margins_one(row)
         if margins is None:
             return super().probabilities_one(row)
+        return self.link_one(margins)
+
+    def link_one(self, margins: list[float]) -> list[float]:
+        """One row's probabilities from its margins, in plain Python."""
         if self.link == "logistic":
             positive = _expit(margins[0])
             probabilities = [1.0 - positive, positive]

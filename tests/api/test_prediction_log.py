@@ -4,6 +4,7 @@ nothing waits in vain (the spool keeps it), and what is dropped is counted."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from tests.helpers.training_data import request_body, train_small_model
 
 from retail_api.app import create_app
 from retail_api.log_shipper import UNREADABLE_ROWS, ship
-from retail_api.prediction_spool import UNREADABLE, Answered
+from retail_api.prediction_spool import UNREADABLE, captured
 from retail_api.settings import Settings
 from retail_model import FEATURE_VERSION, basket_features
 from retail_model.lake import LocalLake, S3Lake
@@ -76,6 +77,22 @@ def test_every_answer_is_written_to_the_predictions_table(lake, baskets):
         assert _metric(client, "retail_api_prediction_log_rows_dropped_total") == 0
     _check_rows(LocalLake(lake).scan(PREDICTIONS_TABLE).collect(), answers, baskets)
     assert any(path.name.startswith("date=") for path in (lake / PREDICTIONS_TABLE).iterdir())
+
+
+def test_bodies_spread_over_lines_are_logged_with_their_features(lake, baskets):
+    """The spool keeps one request per line: a pretty-printed body (tabs, CRLF line breaks) is
+    logged like a compact one, with its features rebuilt from it."""
+    settings = Settings(lake=str(lake), prediction_log_flush_seconds=0.1)
+    headers = {"content-type": "application/json"}
+    with TestClient(create_app(settings)) as client:
+        answers = [client.post("/v1/predict", content=json.dumps(request_body(item), indent="\t").replace("\n", "\r\n"), headers=headers).json()
+                   for item in baskets[:3]]  # fmt: skip
+        batch = client.post("/v1/predict/batch", content=json.dumps({"baskets": [request_body(item) for item in baskets[3:6]]}, indent=2),
+                            headers=headers).json()  # fmt: skip
+        answers += [p | {"request_id": batch["request_id"]} for p in batch["predictions"]]
+        wait_for(lambda: _metric(client, "retail_api_prediction_log_rows_written_total") == 6, timeout=60)
+        assert _metric(client, "retail_api_prediction_log_rows_dropped_total") == 0
+    _check_rows(LocalLake(lake).scan(PREDICTIONS_TABLE).collect(), answers, baskets)
 
 
 def test_queued_predictions_are_written_when_the_api_stops(lake, baskets):
@@ -159,10 +176,12 @@ def test_capture_samples_the_requests(lake, baskets, percent):
 def test_a_damaged_spool_line_is_kept_aside_and_counted(lake, baskets, tmp_path):
     spool = tmp_path / "spool"
     spool.mkdir()
-    good = Answered("r1", "v1", FEATURE_VERSION, ["b1"], [{"log_lines": 1.0}], ["LA"], [[0.8, 0.1, 0.1]], 1.7e9)
-    (spool / f"{1:020d}-1.ready").write_bytes(msgspec.json.encode(good) + b"\n" + b'["r2", "v1", "1", ["b2"]' + b"\n")
+    good = captured("r1", "v1", False, ["LA"], [[0.8, 0.1, 0.1]], msgspec.json.encode(request_body(baskets[0])))
+    torn = b'["r2", "v1", false, ["LA"]'  # the API killed mid-write
+    mismatched = captured("r3", "v1", False, ["LA", "MM"], [[0.8, 0.1, 0.1]] * 2, msgspec.json.encode(request_body(baskets[1])))
+    (spool / f"{1:020d}-1.ready").write_bytes(b"\n".join([msgspec.json.encode(good), torn, msgspec.json.encode(mismatched)]) + b"\n")
     counters = [0, 0, 0]
     assert ship(spool, LocalLake(lake), counters) == 1
-    assert counters[UNREADABLE_ROWS] == 1 and not list(spool.glob("*.ready"))
+    assert counters[UNREADABLE_ROWS] == 2 and not list(spool.glob("*.ready"))
     assert (spool / UNREADABLE).is_dir()
     assert LocalLake(lake).scan(PREDICTIONS_TABLE).collect().get_column("request_id").to_list() == ["r1"]

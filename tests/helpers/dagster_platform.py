@@ -10,6 +10,10 @@ logs. Where values.yaml leaves a key to the chart, the chart's default for 1.13 
   asks the code server to start the run as a process (no Kubernetes runs here);
 - `sslmode: require`: RDS enforces TLS, the embedded server has no certificate;
 - telemetry is off (the tests reach no network).
+One more is only a cadence: the daemon reads the run queue every second (DEQUEUE_INTERVAL_SECONDS)
+instead of Dagster's 5 s, so a test does not wait up to 5 s for each of its runs to start; the
+coordinator and its limits are the chart's. The sensors' cadence is the code location's
+(RETAIL_SENSOR_INTERVAL_SECONDS, in the environment a test passes).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 VALUES = REPO / "deploy" / "dagster" / "values.yaml"
 BIN = Path(sys.executable).parent
 PASSWORD_VARIABLE = "DAGSTER_PG_PASSWORD"  # the chart reads the password from this variable
+DEQUEUE_INTERVAL_SECONDS = 1
 
 # The chart's defaults (dagster/dagster 1.13) for the instance keys values.yaml does not set.
 CHART_DEFAULTS = {
@@ -81,7 +86,10 @@ def instance_yaml(postgres: PostgresServer, database: str, compute_logs_bucket: 
         "run_coordinator": {
             "module": "dagster._core.run_coordinator",
             "class": "QueuedRunCoordinator",
-            "config": {"max_concurrent_runs": coordinator["config"]["queuedRunCoordinator"]["maxConcurrentRuns"]},
+            "config": {
+                "max_concurrent_runs": coordinator["config"]["queuedRunCoordinator"]["maxConcurrentRuns"],
+                "dequeue_interval_seconds": DEQUEUE_INTERVAL_SECONDS,
+            },
         },
         "compute_logs": {
             "module": "dagster_aws.s3.compute_log_manager",

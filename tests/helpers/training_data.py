@@ -8,10 +8,13 @@ from the same baskets.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -199,8 +202,26 @@ def run_entrypoint(
     )
 
 
+# One training per seed and test process: a dozen test modules need "a trained model", not a
+# training of their own (each took 8-20 s on a 2-core machine). Each caller gets its own copy.
+_TRAINED: dict[int, tuple[Path, list[LabelledBasket]]] = {}
+
+
 def train_small_model(root: Path, seed: int = 0) -> tuple[Path, list[LabelledBasket]]:
-    """A logistic-regression model trained in-process (fast), plus the held-out test baskets."""
+    """A logistic-regression model trained in-process, copied to `root/model`, plus the held-out test baskets.
+
+    The model is trained once per seed in a test session (in a private directory removed at exit)
+    and copied for each caller, so a test may change its copy without touching anyone else's."""
+    if seed not in _TRAINED:
+        _TRAINED[seed] = _train(Path(tempfile.mkdtemp(prefix=f"small-model-{seed}-")), seed)
+        atexit.register(shutil.rmtree, _TRAINED[seed][0].parent, ignore_errors=True)
+    trained, test = _TRAINED[seed]
+    model_dir = root / "model"
+    shutil.copytree(trained, model_dir)
+    return model_dir, list(test)
+
+
+def _train(root: Path, seed: int) -> tuple[Path, list[LabelledBasket]]:
     from retail_training.entrypoint import main
 
     train_dir, test_dir, test = write_train_test(root / "channels", seed=seed)

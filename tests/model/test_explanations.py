@@ -10,7 +10,8 @@ import pytest
 from tests.helpers.scoring_data import CANDIDATES, fit_pipeline, train_and_held_out
 
 from retail_model import basket_features
-from retail_model.scoring.explain import BLEND, CALIBRATED, SOFTMAX, contributions
+from retail_model.scoring.contribution_table import contribution_table
+from retail_model.scoring.explain import BLEND, CALIBRATED, SOFTMAX, contributions, feature_names, space_of, top_k
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +91,28 @@ def test_xgboost_contributions_are_xgboosts_own(baskets):
         dense[row][:, full.columns[start:end]] = full.values[start:end].T
     assert np.allclose(dense, centred[:, :, :-1], atol=1e-6)
     assert np.allclose(full.intercept, centred[:, :, -1], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", CANDIDATES)
+def test_one_basket_path_gives_the_numpy_paths_explanation(name, baskets):
+    """The plain-Python table (linear models and their blends) explains exactly as the numpy path does."""
+    train, held_out = baskets
+    model = fit_pipeline(name, train)
+    table = contribution_table(model.scorer)
+    if name in ("xgboost", "soft_vote_with_trees"):  # XGBoost's own contributions: the numpy path only
+        assert table is None
+        return
+    assert table is not None
+    rows = [basket_features(item.basket) for item in held_out[:40]]
+    names = feature_names(space_of(model.scorer)) if space_of(model.scorer) is not None else np.empty(0, dtype=object)
+    explained = contributions(model.scorer, rows)
+    expected, every = top_k(explained, names, 3), top_k(explained, names, 1000)
+    for row, numpy_classes, numpy_all in zip(rows, expected, every, strict=True):
+        for fast, slow, whole in zip(table.explain(row, 3), numpy_classes, numpy_all, strict=True):
+            assert fast.score == pytest.approx(slow.score, abs=1e-9)
+            assert fast.intercept == pytest.approx(slow.intercept, abs=1e-9)
+            assert fast.other == pytest.approx(slow.other, abs=1e-9)
+            assert [c for _, c in fast.top] == pytest.approx([c for _, c in slow.top], abs=1e-9)
+            # equal magnitudes at the k-th place may name either feature: each named one has its own contribution
+            own = dict(whole.top)
+            assert all(c == pytest.approx(own[feature], abs=1e-9) for feature, c in fast.top)

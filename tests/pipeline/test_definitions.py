@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from retail_assets.definitions import defs
+from retail_assets.settings import ConfigurationError, get_environment
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +173,7 @@ def test_one_place_picks_the_backends(tmp_path, monkeypatch):
 
 
 def test_settings_errors_say_what_to_set(monkeypatch):
-    from retail_assets.settings import ConfigurationError, get_environment
+    from retail_assets.settings import ConfigurationError, get_environment, get_environment
 
     monkeypatch.setenv("RETAIL_LAKE", "gs://bucket/lake")
     with pytest.raises(ConfigurationError, match="RETAIL_LAKE"):
@@ -187,7 +188,7 @@ def test_eks_release_is_built_from_the_settings_without_touching_a_cluster(tmp_p
     """RETAIL_RELEASE=eks (the aws default) builds the EKS release; credentials load on its first call."""
     from retail_assets.release.eks import EksRelease
     from retail_assets.release.kubernetes_cluster import KubernetesCluster
-    from retail_assets.settings import ConfigurationError, get_environment
+    from retail_assets.settings import ConfigurationError, get_environment, get_environment
 
     image = "111122223333.dkr.ecr.ap-southeast-1.amazonaws.com/retail-mlops/api@sha256:" + "c" * 64
     for name, value in {"RETAIL_LAKE": str(tmp_path / "lake"), "RETAIL_RELEASE": "eks", "RETAIL_EKS_NAMESPACE": "retail-staging",
@@ -202,4 +203,33 @@ def test_eks_release_is_built_from_the_settings_without_touching_a_cluster(tmp_p
 
     monkeypatch.setenv("RETAIL_API_IMAGE", "retail-mlops/api:latest")
     with pytest.raises(ConfigurationError, match="RETAIL_API_IMAGE"):
+        get_environment()
+
+
+def test_one_setting_sets_how_often_every_sensor_looks(definitions, tmp_path, monkeypatch):
+    """RETAIL_SENSOR_INTERVAL_SECONDS: every sensor looks that often, and is otherwise the sensor it was."""
+    defaults = {s.name: s.minimum_interval_seconds for s in definitions.sensors}
+    assert defaults == {
+        "landing_sensor": 30, "raw_updated_sensor": 60, "features_follow_gold": 30, "retraining_sensor": 30,
+        "model_approval_sensor": 30, "basket_scoring_sensor": 60, "monitoring_automation": 30, "retrain_on_breach": 60,
+        "asset_check_alerts": 30, "run_failure_alerts": 30, "freshness_alerts": 60,
+    }, "unset, each sensor keeps the interval it declares"
+    monkeypatch.setenv("RETAIL_LAKE", str(tmp_path / "lake"))
+    monkeypatch.setenv("RETAIL_SENSOR_INTERVAL_SECONDS", "5")
+    fast = defs()
+    assert {s.name: s.minimum_interval_seconds for s in fast.sensors} == dict.fromkeys(defaults, 5)
+    for name in defaults:
+        before, after = definitions.resolve_sensor_def(name), fast.resolve_sensor_def(name)
+        assert type(after) is type(before), name
+        assert (after.job_name if after.has_jobs else None) == (before.job_name if before.has_jobs else None), name
+        assert after.asset_selection == before.asset_selection and after.default_status == before.default_status, name
+        assert after.required_resource_keys == before.required_resource_keys and after.description == before.description, name
+    # The same evaluation: the landing sensor on an empty lake says what it said before.
+    landing = fast.resolve_sensor_def("landing_sensor")
+    with dg.instance_for_test() as instance:
+        result = landing(dg.build_sensor_context(instance=instance, resources={"lake": fast.resources["lake"]}))
+    assert not result.run_requests and "no new files in" in result.skip_reason.skip_message
+
+    monkeypatch.setenv("RETAIL_SENSOR_INTERVAL_SECONDS", "0")
+    with pytest.raises(ConfigurationError, match="RETAIL_SENSOR_INTERVAL_SECONDS: Input should be greater than 0"):
         get_environment()

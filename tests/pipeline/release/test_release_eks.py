@@ -12,6 +12,7 @@ SageMaker's Model Registry with the artefacts on S3, both on moto's server over 
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import sys
 import threading
@@ -224,7 +225,9 @@ def test_a_killed_pod_is_restarted_and_a_failed_smoke_through_the_service_rolls_
     a Service answer the release cannot accept (413: the batch exceeds the API's limits) rolls back."""
     registry, cluster = world
     victim = ready_pods(cluster)[0]["metadata"]["name"]
-    cluster.pod_process(victim).send_signal(signal.SIGKILL)  # as the OOM killer would
+    # As the OOM killer would, and as the container runtime then ends the container's other
+    # processes (the API's log shipper): SIGKILL to the pod's process group, so none is left behind.
+    os.killpg(cluster.pod_process(victim).pid, signal.SIGKILL)
 
     def victim_status() -> dict:
         return next(p for p in cluster.pods(NAMESPACE) if p["metadata"]["name"] == victim)["status"]["containerStatuses"][0]
