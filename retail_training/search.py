@@ -7,8 +7,9 @@ How the search spends its time (docs/training.md, "The search"):
   a 1/eta^k sample of the fit rows; each rung keeps the best 1/eta of the feature sets and gives
   them eta times the rows, until the last rung fits the survivors on all fit rows. Only
   last-rung trials may win; linear SVM, XGBoost and the blend run on the last rung only.
-- **A warm-started path of C** for the logistic regression: ascending, each fit starting from the
-  previous coefficients; the path stops once `path_patience` settings in a row score below its
+- **A path of C** for the logistic regression: ascending, each C fitted from zero (a warm start
+  at a new C stops at once: candidates._fit_logistic), a later rung's first fit warm-started from
+  the earlier rung's best; the path stops once `path_patience` settings in a row score below its
   best.
 - **A budget** (`budget_seconds`): a trial whose expected time exceeds what is left is not
   started; a running logistic regression or XGBoost is looked at every chunk of iterations and

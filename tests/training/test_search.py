@@ -75,7 +75,7 @@ def test_search_size_sets_how_many_settings_each_candidate_tries(channels, tmp_p
     table = {c["name"]: c for c in metrics["candidates"]}
     assert table["logistic_regression"]["params"] == best_lr["params"] and table["logistic_regression"]["settings_tried"] == 2
     assert all(t["converged"] for t in trials if t["name"] == "logistic_regression")  # lbfgs within max_iter
-    assert [t["warm_start"] for t in trials if t["name"] == "logistic_regression"] == [False, True]  # along the path
+    assert [t["warm_start"] for t in trials if t["name"] == "logistic_regression"] == [False, False]  # each C from zero
 
 
 def test_xgboost_stops_early_on_the_validation_weeks_and_the_refit_keeps_those_rounds(channels, tmp_path):
@@ -114,6 +114,22 @@ def test_one_metrics_function_scores_every_class_even_when_one_is_missing():
     assert evaluate(np.array([]), np.array([]))["macro_f1"] is None
 
 
+@pytest.mark.parametrize("true_labels", [("LA", "MM", "UM"), ("LA", "MM", "UM", "XX"), ("MM", "UM")])
+def test_the_metrics_are_scikit_learns_on_any_labels(true_labels):
+    """evaluate counts from integer codes (fast enough to score every trial); the figures are scikit-learn's."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    rng = np.random.default_rng(len(true_labels))
+    true, predicted = rng.choice(true_labels, 5000), rng.choice(["LA", "MM", "UM", "XX"], 5000, p=[0.3, 0.4, 0.29, 0.01])
+    scores = evaluate(true, predicted)
+    expected = precision_recall_fscore_support(true, predicted, labels=CODE_ORDER, zero_division=0)
+    for field, values in zip(("precision", "recall", "f1", "support"), expected, strict=True):
+        assert [scores["per_class"][name][field] for name in ("High", "Medium", "Low")] == pytest.approx(list(values))
+    assert scores["accuracy"] == pytest.approx(accuracy_score(true, predicted))
+    assert scores["macro_f1"] == pytest.approx(f1_score(true, predicted, labels=CODE_ORDER, average="macro", zero_division=0))
+    assert scores["confusion_matrix"]["matrix"] == confusion_matrix(true, predicted, labels=CODE_ORDER).tolist()
+
+
 def test_anonymous_and_identified_baskets_are_scored_apart(channels, tmp_path):
     metrics = run(channels, tmp_path, candidates="complement_nb", search_size=1)
     anonymous, identified = metrics["by_customer"]["anonymous"], metrics["by_customer"]["identified"]
@@ -124,12 +140,12 @@ def test_anonymous_and_identified_baskets_are_scored_apart(channels, tmp_path):
 
 
 def test_the_default_search_covers_both_regimes():
-    """C from strong (0.01) to weak (1000) regularisation, on a log grid, and three feature sets."""
+    """C from strong (0.01) to weak (1000) regularisation, on a log grid, and four feature sets."""
     values = sorted(float(c) for c in HYPERPARAMETER_DEFAULTS["logistic_C"].split(","))
     assert values[0] <= 0.01 and values[-1] >= 1000
-    assert max(b / a for a, b in zip(values, values[1:])) <= 3.5  # no gap wider than half a decade
+    assert max(b / a for a, b in zip(values, values[1:])) <= 10  # no gap wider than a decade
     assert HYPERPARAMETER_DEFAULTS["search_size"] == 0 and HYPERPARAMETER_DEFAULTS["budget_seconds"] > 0
-    assert HYPERPARAMETER_DEFAULTS["feature_sets"].split(",") == ["products", "products+hierarchy", ALL]
+    assert HYPERPARAMETER_DEFAULTS["feature_sets"].split(",") == ["hierarchy", "products", "products+hierarchy", ALL]
 
 
 BLEND_ONLY = {"candidates": "complement_nb,logistic_regression,nb_lr_blend", "search_size": 2, "blend_weight": "0.7,0.5,0.3",
@@ -250,7 +266,8 @@ def test_the_search_respects_its_budget_and_records_what_it_stopped(channels, tm
     tight = run(channels, tmp_path / "tight", candidates="complement_nb,logistic_regression", feature_sets=ALL, budget_seconds=0.001,
                 path_patience=20)
     ran = lambda m: [t for t in m["search"]["trials"] if t["name"] == "logistic_regression" and t["fit_seconds"] > 0]  # noqa: E731
-    assert len(ran(unlimited)) == 11 and 1 <= len(ran(tight)) < 11
+    path = len(HYPERPARAMETER_DEFAULTS["logistic_C"].split(","))
+    assert len(ran(unlimited)) == path and 1 <= len(ran(tight)) < path
     stopped = [t for t in tight["search"]["trials"] if t["stop_reason"].startswith("budget")]
     assert stopped and all(t["name"] == "logistic_regression" or t["fit_seconds"] == 0 for t in stopped)
     assert tight["search"]["budget_seconds"] == 0.001 and tight["winner"]  # a model all the same
