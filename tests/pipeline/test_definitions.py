@@ -173,7 +173,7 @@ def test_one_place_picks_the_backends(tmp_path, monkeypatch):
 
 
 def test_settings_errors_say_what_to_set(monkeypatch):
-    from retail_assets.settings import ConfigurationError, get_environment, get_environment
+    from retail_assets.settings import ConfigurationError, get_environment
 
     monkeypatch.setenv("RETAIL_LAKE", "gs://bucket/lake")
     with pytest.raises(ConfigurationError, match="RETAIL_LAKE"):
@@ -188,7 +188,7 @@ def test_eks_release_is_built_from_the_settings_without_touching_a_cluster(tmp_p
     """RETAIL_RELEASE=eks (the aws default) builds the EKS release; credentials load on its first call."""
     from retail_assets.release.eks import EksRelease
     from retail_assets.release.kubernetes_cluster import KubernetesCluster
-    from retail_assets.settings import ConfigurationError, get_environment, get_environment
+    from retail_assets.settings import ConfigurationError, get_environment
 
     image = "111122223333.dkr.ecr.ap-southeast-1.amazonaws.com/retail-mlops/api@sha256:" + "c" * 64
     for name, value in {"RETAIL_LAKE": str(tmp_path / "lake"), "RETAIL_RELEASE": "eks", "RETAIL_EKS_NAMESPACE": "retail-staging",
