@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from itertools import starmap
+from itertools import repeat, starmap
 from operator import attrgetter
 
 import msgspec
@@ -102,11 +102,11 @@ class PredictionEndpoints:
             codes, probabilities = model.score(features)
             basket_ids = list(map(_BASKET_ID, baskets))
             if batch.explain or any(map(_EXPLAIN, baskets)):
-                asked = [max(batch.explain, basket.explain) for basket in baskets]
-                predictions = list(map(BasketPrediction, basket_ids, map(CLASS_BY_CODE.__getitem__, codes), codes,
-                                       starmap(Probabilities, probabilities), explain(model, features, asked, "$.explain")))  # fmt: skip
+                explanations = explain(model, features, [max(batch.explain, basket.explain) for basket in baskets], "$.explain")
             else:
-                predictions = list(map(BasketPrediction, basket_ids, map(CLASS_BY_CODE.__getitem__, codes), codes, starmap(Probabilities, probabilities)))
+                explanations = repeat(None)
+            predictions = list(map(BasketPrediction, basket_ids, map(CLASS_BY_CODE.__getitem__, codes), codes,
+                                   starmap(Probabilities, probabilities), explanations))  # fmt: skip
             answer = BatchOut(predictions, model.version, request_id)
             self.metrics.count_predictions({CLASS_BY_CODE[code]: n for code, n in Counter(codes).items()})
             self.sink.record(captured(request_id, model.version, True, codes, probabilities, body))

@@ -20,14 +20,12 @@ from retail_assets.definitions import defs
 from retail_assets.defs.asset_keys import (
     BASKET_PREDICTIONS,
     FEATURE_DRIFT,
-    FEATURES,
-    GOLD,
+    LAKE_REBUILD,
     LIVE_ACCURACY,
     MODEL,
     RAW,
     REGISTERED,
     RELEASE,
-    SILVER,
 )
 from retail_assets.defs.partitions import every_region_and_basket_type, shop_weeks, week_range_tags
 from retail_assets.event_volume import write_fewer_events
@@ -47,7 +45,7 @@ from retail_model.artifact import METRICS_FILE_NAME, model_key
 from retail_model.lake import open_lake
 from retail_model.registry import open_registry
 
-LAKE = [SILVER, GOLD, FEATURES]  # rebuild_lake's selection: what a landing changes, up to the features
+LAKE = list(LAKE_REBUILD)  # rebuild_lake's selection: what a landing changes, up to the features
 MODEL_CHAIN = [MODEL, REGISTERED, RELEASE]
 # Measured once right after a release so the UI shows every asset from the first run; before the
 # API has answered anything they record "not judged" (their daily schedule measures them later).
@@ -154,12 +152,13 @@ def run_pipeline(
         summary.weeks_rejected = sorted(set(summary.weeks_rejected) | set(still_rejected(lake)))
         summary.seconds["raw"] = round(time.perf_counter() - started, 2)
 
-        task = progress.add_task("silver_transactions + gold_baskets + basket_features", total=1)
+        stage = "silver_transactions + gold_baskets + basket_features"
+        task = progress.add_task(stage, total=1)
         tags = every_region_and_basket_type(instance)
         if not tags:
             raise PipelineError("no week could be ingested, so there is nothing to build; see landing/rejected/")
         started = time.perf_counter()
-        _run(job, instance, LAKE, tags, "silver_transactions + gold_baskets + basket_features")
+        _run(job, instance, LAKE, tags, stage)
         summary.seconds["silver+gold+features"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
         if not through_model:

@@ -14,3 +14,7 @@ FEATURE_DRIFT = dg.AssetKey("feature_drift")
 LIVE_ACCURACY = dg.AssetKey("live_accuracy")
 BASKET_PREDICTIONS = dg.AssetKey("basket_predictions")  # gold baskets scored in batch, per week
 MAINTENANCE = dg.AssetKey("lake_maintenance")
+
+# What one landing rebuilds in a single run (the rebuild_lake job, `retail-mlops materialize`):
+# every silver/gold partition, and the unpartitioned feature table, which can share their run.
+LAKE_REBUILD = (SILVER, GOLD, FEATURES)

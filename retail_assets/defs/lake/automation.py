@@ -1,6 +1,6 @@
 import dagster as dg
 
-from retail_assets.defs.asset_keys import FEATURES, GOLD, SILVER
+from retail_assets.defs.asset_keys import LAKE_REBUILD
 from retail_assets.defs.partitions import every_region_and_basket_type
 from retail_assets.defs.runs import MAX_ATTEMPTS, attempts
 from retail_assets.lake.tables import lake_freshness
@@ -8,9 +8,9 @@ from retail_model.lake import Lake
 
 rebuild_lake = dg.define_asset_job(
     "rebuild_lake",
-    # The feature table is unpartitioned, so it shares the run: one run per landing, not two, and
-    # features_follow_gold finds the features already newer than gold.
-    selection=[SILVER, GOLD, FEATURES],
+    # The feature table shares the run: one run per landing, not two, and features_follow_gold
+    # finds the features already newer than gold.
+    selection=list(LAKE_REBUILD),
     description="Rebuild every silver and gold partition, then the feature table, in a single run.",
 )
 
