@@ -24,7 +24,7 @@ import numpy as np
 from retail_model.scoring.base import ConstantScorer, Scorer
 from retail_model.scoring.blend import SoftVoteScorer
 from retail_model.scoring.explain import BLEND, CALIBRATED, SOFTMAX, ClassExplanation, fold_averaging
-from retail_model.scoring.linear import Affine, CalibratedLinearScorer, LinearScorer
+from retail_model.scoring.linear import Affine, CalibratedLinearScorer, LinearScorer, known_rows
 
 
 _FEW = 8  # up to this many contributions per class, repeated max() is cheaper than sorting
@@ -40,12 +40,7 @@ class ContributionTable:
 
     def explain(self, row: Mapping[str, float], k: int) -> list[ClassExplanation]:
         """One basket's classes (the scorer's column order): score, intercept, the k largest by magnitude, the rest."""
-        weights = list(map(self.rows.get, row))
-        if None in weights:  # names the model never saw carry no weight
-            known = [(name, value, found) for (name, value), found in zip(row.items(), weights, strict=True) if found is not None]
-            names, values, weights = [n for n, _, _ in known], [v for _, v, _ in known], [w for _, _, w in known]
-        else:
-            names, values = list(row), list(row.values())
+        names, values, weights = known_rows(self.rows, row)  # names the model never saw carry no weight
         classes, picks = [], min(k, len(names))
         for column, base in enumerate(self.intercept):
             terms = list(map(mul, values, map(itemgetter(column), weights)))

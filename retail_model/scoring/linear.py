@@ -50,18 +50,20 @@ class Affine:
         if self.by_name is None:
             return None
         totals = self.intercept.tolist()
-        values, rows = known_rows(self.by_name, row)
+        _, values, rows = known_rows(self.by_name, row)
         # One C-level sum per output, in the loop's order (intercept first, then each feature as it comes).
         return [sum(map(mul, values, column), start) for start, column in zip(totals, zip(*rows), strict=False)] if rows else totals
 
 
-def known_rows(by_name: Mapping[str, tuple[float, ...]], row: Mapping[str, float]) -> tuple[list[float], list[tuple[float, ...]]]:
-    """The row's values and their weight rows, for the names `by_name` knows (lookups in C; unseen names are dropped)."""
+def known_rows(
+    by_name: Mapping[str, tuple[float, ...]], row: Mapping[str, float]
+) -> tuple[list[str], list[float], list[tuple[float, ...]]]:
+    """The row's names, values and their rows in `by_name`, for the names it knows (lookups in C; unseen names are dropped)."""
     rows = list(map(by_name.get, row))
     if None not in rows:  # the usual case: every name is known
-        return list(row.values()), rows
-    pairs = [(value, found) for value, found in zip(row.values(), rows, strict=True) if found is not None]
-    return [value for value, _ in pairs], [found for _, found in pairs]
+        return list(row), list(row.values()), rows
+    known = [(name, value, found) for (name, value), found in zip(row.items(), rows, strict=True) if found is not None]
+    return [name for name, _, _ in known], [value for _, value, _ in known], [found for _, _, found in known]
 
 
 class LinearScorer(Scorer):
