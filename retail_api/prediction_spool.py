@@ -1,6 +1,10 @@
 """The prediction log's local spool: append-only files of answered requests, one JSON line each
 (`Captured`: the answer and the request body as received).
 
+A request hands over a `Record`: its answer already encoded, and the body it received as is, so
+the API's writer thread only passes both to one `os.writev` per pass (no copy, no per-basket
+work in the API's process).
+
 The API appends to its open segment and seals it (renames `.open` to `.ready`) every
 `RETAIL_PREDICTION_LOG_FLUSH_SECONDS` or `RETAIL_PREDICTION_LOG_BATCH_ROWS` rows; the shipper
 (retail_api.log_shipper) sends sealed segments to the lake and deletes them once committed.
@@ -16,10 +20,12 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
 OPEN, READY = ".open", ".ready"
+_IOV_MAX = 1020  # parts per writev: Linux takes at most 1024 (IOV_MAX)
 UNREADABLE = "unreadable"  # sub-folder for lines that cannot be decoded, kept for inspection
 
 
@@ -40,11 +46,28 @@ class Captured(msgspec.Struct, array_like=True, gc=False):
     body: msgspec.Raw
 
 
-def captured(request_id: str, model_version: str, batch: bool, codes: list[str], probabilities: list[list[float]], body: bytes) -> Captured:
-    """The spool line's content for an answered request (what the endpoints hand to the log)."""
+class Record(NamedTuple):
+    """One spool line in three parts, written as they are: `head` + `body` + RECORD_END is a `Captured` line."""
+
+    head: bytes  # the answer's fields, encoded: ["request_id","model_version",batch,codes,probabilities,at,
+    body: bytes  # the request body as received
+    rows: int  # baskets answered
+
+
+RECORD_END = b"]\n"
+_encode_head = msgspec.json.Encoder().encode
+
+
+def captured(request_id: str, model_version: str, batch: bool, codes: list[str], probabilities: list[list[float]], body: bytes) -> Record:
+    """The spool line of an answered request (what the endpoints hand to the log).
+
+    The answer is encoded here, in one msgspec call (C, ~0.1 µs a basket), so the queue holds
+    only bytes: nothing for the garbage collector to trace, nothing left to do but write.
+    """
     if b"\n" in body:  # JSON allows a line break only as whitespace, so a space means the same and keeps one line
         body = body.replace(b"\n", b" ")
-    return Captured(request_id, model_version, batch, codes, probabilities, time.time(), msgspec.Raw(body))
+    head = _encode_head((request_id, model_version, batch, codes, probabilities, time.time()))
+    return Record(head[:-1] + b",", body, len(codes))
 
 
 class Answered(msgspec.Struct, array_like=True, gc=False):
@@ -74,7 +97,7 @@ class SpoolWriter:
     def __init__(self, directory: Path, max_bytes: int, segment_seconds: float, segment_rows: int) -> None:
         self.directory, self.max_bytes = directory, max_bytes
         self.segment_seconds, self.segment_rows = segment_seconds, segment_rows
-        self._file = None
+        self._fd: int | None = None
         self._path: Path | None = None
         self._opened = 0.0
         self._rows = 0
@@ -93,29 +116,51 @@ class SpoolWriter:
     def used_bytes(self) -> int:
         return sum(entry.stat().st_size for entry in os.scandir(self.directory) if entry.is_file())
 
-    def append(self, lines: bytes, rows: int) -> None:
-        """Write encoded lines to the open segment (OSError when the disk refuses)."""
-        if self._file is None:
+    def append(self, records: list[Record]) -> int:
+        """Write records to the open segment, one writev per IOV_MAX parts; returns the bytes written.
+
+        OSError when the disk refuses. What reached the OS is kept by a crash of this process.
+        """
+        if self._fd is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._path = self.directory / f"{time.time_ns():020d}-{os.getpid()}{OPEN}"
-            self._file = open(self._path, "ab")  # noqa: SIM115 - kept open across calls, closed by seal()
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             self._opened, self._rows = time.monotonic(), 0
-        self._file.write(lines)
-        self._file.flush()  # to the OS: a crash of this process after this loses nothing
-        self._rows += rows
+        parts = [part for record in records for part in (record.head, record.body, RECORD_END)]
+        written = 0
+        for start in range(0, len(parts), _IOV_MAX):
+            written += _write_all(self._fd, parts[start : start + _IOV_MAX])
+        self._rows += sum(record.rows for record in records)
         if self._rows >= self.segment_rows or time.monotonic() - self._opened >= self.segment_seconds:
             self.seal()
+        return written
 
     def seal_if_due(self) -> None:
-        if self._file is not None and time.monotonic() - self._opened >= self.segment_seconds:
+        if self._fd is not None and time.monotonic() - self._opened >= self.segment_seconds:
             self.seal()
 
     def seal(self) -> None:
-        if self._file is None or self._path is None:
+        if self._fd is None or self._path is None:
             return
-        self._file.close()
+        os.close(self._fd)
         self._path.rename(self._path.with_suffix(READY))
-        self._file = self._path = None
+        self._fd = self._path = None
+
+
+def _write_all(fd: int, parts: list[bytes | memoryview]) -> int:
+    """os.writev until every byte is written (a regular file writes short only when the disk fills)."""
+    total = left = sum(map(len, parts))
+    while left:
+        written = os.writev(fd, parts)
+        if written == 0:
+            raise OSError(f"the disk accepted no more bytes ({left} left)")
+        left -= written
+        while parts and written >= len(parts[0]):  # drop the parts written whole, then the written start of the next
+            written -= len(parts[0])
+            parts = parts[1:]
+        if parts:
+            parts = [memoryview(parts[0])[written:], *parts[1:]]
+    return total
 
 
 def ready_segments(directory: Path) -> list[Path]:

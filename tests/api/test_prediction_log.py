@@ -16,7 +16,7 @@ from tests.helpers.training_data import request_body, train_small_model
 
 from retail_api.app import create_app
 from retail_api.log_shipper import UNREADABLE_ROWS, ship
-from retail_api.prediction_spool import UNREADABLE, captured
+from retail_api.prediction_spool import RECORD_END, UNREADABLE, captured
 from retail_api.settings import Settings
 from retail_model import FEATURE_VERSION, basket_features
 from retail_model.lake import LocalLake, S3Lake
@@ -179,7 +179,8 @@ def test_a_damaged_spool_line_is_kept_aside_and_counted(lake, baskets, tmp_path)
     good = captured("r1", "v1", False, ["LA"], [[0.8, 0.1, 0.1]], msgspec.json.encode(request_body(baskets[0])))
     torn = b'["r2", "v1", false, ["LA"]'  # the API killed mid-write
     mismatched = captured("r3", "v1", False, ["LA", "MM"], [[0.8, 0.1, 0.1]] * 2, msgspec.json.encode(request_body(baskets[1])))
-    (spool / f"{1:020d}-1.ready").write_bytes(b"\n".join([msgspec.json.encode(good), torn, msgspec.json.encode(mismatched)]) + b"\n")
+    lines = [good.head + good.body + RECORD_END, torn + b"\n", mismatched.head + mismatched.body + RECORD_END]
+    (spool / f"{1:020d}-1.ready").write_bytes(b"".join(lines))
     counters = [0, 0, 0]
     assert ship(spool, LocalLake(lake), counters) == 1
     assert counters[UNREADABLE_ROWS] == 2 and not list(spool.glob("*.ready"))
