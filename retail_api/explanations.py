@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import starmap
 
 from retail_api.asgi import Refusal
 from retail_api.errors import validation_error_body
@@ -28,14 +29,9 @@ def explain(model: PriceSensitivityModel, rows: Sequence[Mapping[str, float]], a
             link, explained = model.explain([rows[position] for position in positions], k)
             for position, classes in zip(positions, explained, strict=True):
                 answers[position] = Explanation(
-                    link,
-                    {
-                        name: ClassExplanation(
-                            c.score, c.intercept, [Contribution(feature, value) for feature, value in c.top], c.other
-                        )
-                        for name, c in classes.items()
-                    },
-                )
+                    link, {name: ClassExplanation(score, intercept, list(starmap(Contribution, top)), other)
+                           for name, (score, intercept, top, other) in classes.items()},
+                )  # fmt: skip
     except ExplanationUnavailableError as error:
         refusal = _Unexplainable(f"{error} - at `{where}`")
         raise Refusal(422, validation_error_body(refusal)) from None

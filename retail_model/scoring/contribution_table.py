@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from operator import itemgetter, mul
+from itertools import repeat
+from operator import mul
 
 import numpy as np
 
@@ -41,20 +42,22 @@ class ContributionTable:
     def explain(self, row: Mapping[str, float], k: int) -> list[ClassExplanation]:
         """One basket's classes (the scorer's column order): score, intercept, the k largest by magnitude, the rest."""
         names, values, weights = known_rows(self.rows, row)  # names the model never saw carry no weight
-        classes, picks = [], min(k, len(names))
-        for column, base in enumerate(self.intercept):
-            terms = list(map(mul, values, map(itemgetter(column), weights)))
+        picks = min(k, len(names))
+        classes = []
+        # zip(*weights): every class's column of the basket's rows in one C call.
+        for base, column in zip(self.intercept, zip(*weights) if weights else repeat(()), strict=False):
+            terms = list(map(mul, values, column))
             score = sum(terms, base)  # intercept first, then each feature in order, as the numpy path adds them
-            magnitudes = list(map(abs, terms))
             if picks <= _FEW:  # a few passes of max() (in C) beat a sort; the first of equal magnitudes wins
-                top = []
+                magnitudes = list(map(abs, terms))
+                chosen = []
                 for _ in range(picks):
                     position = magnitudes.index(max(magnitudes))
                     magnitudes[position] = -1.0
-                    top.append(position)
+                    chosen.append((names[position], terms[position]))
             else:
-                top = sorted(range(len(terms)), key=magnitudes.__getitem__, reverse=True)[:picks]
-            chosen = [(names[position], terms[position]) for position in top]
+                top = sorted(range(len(terms)), key=list(map(abs, terms)).__getitem__, reverse=True)[:picks]
+                chosen = [(names[position], terms[position]) for position in top]
             classes.append(ClassExplanation(score, base, chosen, score - base - sum(term for _, term in chosen)))
         return classes
 
