@@ -91,10 +91,12 @@ def main() -> None:
             results["api_off"] = _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections, pid)
             results["batch_off"] = _wrk(wrk, work, base + "/v1/predict/batch", "batch.txt", args.seconds, args.connections, pid)
         with _server(api_command, api_env | {"RETAIL_PREDICTION_LOG_CAPTURE_PERCENT": "100"}) as (base, pid):
+            shipper_started = _cpu_seconds(*_children(pid))
             results["api"] = _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections, pid)
             results["explain"] = _wrk(wrk, work, base + "/v1/predict", "explain.txt", args.seconds, args.connections, pid)
             results["batch"] = _wrk(wrk, work, base + "/v1/predict/batch", "batch.txt", args.seconds, args.connections, pid)
             log_rows = _drain_log(base)
+            log_rows["shipper_cpu_s"] = _cpu_seconds(*_children(pid)) - shipper_started  # its runs and its catch-up
         with _server(naive_command, naive_env) as (base, pid):
             results["naive"] = _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections, pid)
     scoring = _batch_scoring(lake, metrics)
@@ -338,7 +340,9 @@ def _report(results: dict, args: argparse.Namespace, log_rows: dict, scoring: di
           f"({scoring['baskets']:,} baskets of {scoring['weeks']} test weeks in {scoring['seconds']:.2f} s) = "
           f"{scoring['baskets_per_s'] / baskets_per_s:.2f}x the batch endpoint with capture")  # fmt: skip
     print(f"prediction log during the API's runs: {log_rows['captured']:,.0f} rows captured, {log_rows['written']:,.0f} written to "
-          f"the lake by the shipper ({log_rows['catch_up_s']:.1f} s after the last run), {log_rows['dropped']:,.0f} dropped")  # fmt: skip
+          f"the lake by the shipper ({log_rows['catch_up_s']:.1f} s after the last run), {log_rows['dropped']:,.0f} dropped; the shipper's "
+          f"CPU for all of it, catch-up included: {log_rows['shipper_cpu_s']:.1f} s = "
+          f"{log_rows['shipper_cpu_s'] * 1e6 / max(log_rows['written'], 1):.1f} µs per row written")  # fmt: skip
     print(
         f"on a dedicated core (1 s of CPU / CPU per request, API + shipper): retail_api {1e6 / api['cpu_us_per_request']:,.0f} req/s "
         f"({1e6 / off['cpu_us_per_request']:,.0f} capture off), naive {1e6 / naive['cpu_us_per_request']:,.0f} req/s, batch "
