@@ -154,7 +154,7 @@ def measure(kind: str, data: Path, work: Path, extra: list[str] | None = None) -
 def child_floor(data: Path, work: Path) -> dict:
     started = time.perf_counter()
     rows = sum(pl.read_csv(path).height for path in sorted(data.glob("transactions_*.csv")))
-    return {"seconds": time.perf_counter() - started, "rows": rows}
+    return {"seconds": time.perf_counter() - started, "rows": rows, "load": os.getloadavg()[0]}
 
 
 def child_pandas(data: Path, work: Path) -> dict:
@@ -185,6 +185,7 @@ def child_assets(data: Path, work: Path, kind: str = "sqlite", postgres: str | N
     seconds = time.perf_counter() - started
     lake = LocalLake(work / "lake")
     return {"seconds": seconds, "stages": summary.seconds, "raw_rows": lake.count_rows("raw"), "feature_rows": lake.count_rows("features"),
+            "load": os.getloadavg()[0],
             **run_split(instance, instance.get_runs(), timer)}
 
 
@@ -221,7 +222,8 @@ def child_plain(data: Path, work: Path) -> dict:
             raise SystemExit(f"a lake check failed: {outcome}")
     total = time.perf_counter() - started
     files = {t: len(list((work / "lake" / t).rglob("*.parquet"))) for t in ("raw", "silver", "gold", "features")}
-    return {"seconds": total, "step_seconds": seconds, "load": load, "files": files, "raw_rows": lake.count_rows("raw")}
+    return {"seconds": total, "step_seconds": seconds, "step_load": load, "load": os.getloadavg()[0], "files": files,
+            "raw_rows": lake.count_rows("raw")}
 
 
 def run_split(instance, runs, timer: "EventTimer") -> dict:
@@ -395,21 +397,22 @@ def report_new_week(results: dict[tuple[str, int], dict]) -> None:
 def report(results: dict, rows: int) -> None:
     floor, pandas, assets = results["floor"], results.get("pandas"), results["assets"]
     print()
-    print(f"{'':28s}{'seconds':>9s}{'rows/s':>12s}{'peak RSS':>11s}")
     print(f"1-min load average at the end: {os.getloadavg()[0]:.1f}")
+    print(f"{'':28s}{'seconds':>9s}{'rows/s':>12s}{'peak RSS':>11s}{'load at end':>13s}")
     for name, label in [("floor", "CSV parse floor (polars)"), ("plain", "lake work alone, no Dagster"), ("pandas", "pandas, the simple way"),
                         ("assets", "assets: landing->features"), ("assets_postgres", "  the same on PostgreSQL"),
                         ("assets_scaled", "assets at scaled rows")]:
         if name in results:
             r = results[name]
             n = r.get("raw_rows") or r.get("rows") or rows
-            print(f"{label:28s}{r['seconds']:9.1f}{n / r['seconds']:12,.0f}{r['peak_rss_mb']:9.0f} MB")
+            load = f"{r['load']:13.1f}" if "load" in r else ""
+            print(f"{label:28s}{r['seconds']:9.1f}{n / r['seconds']:12,.0f}{r['peak_rss_mb']:9.0f} MB{load}")
     print()
     plain = results.get("plain")
     if plain:
         print(f"lake work alone (the assets' plain functions, no Dagster): {plain['seconds']:.1f} s = "
               f"{plain['seconds'] / floor['seconds']:.2f}x the parse floor, peak RSS {plain['peak_rss_mb']:.0f} MB")
-        print("  steps: " + ", ".join(f"{k} {v:.1f} s (load {plain['load'][k]:.1f})" for k, v in plain["step_seconds"].items()))
+        print("  steps: " + ", ".join(f"{k} {v:.1f} s (load {plain['step_load'][k]:.1f})" for k, v in plain["step_seconds"].items()))
         print("  Parquet files written: " + ", ".join(f"{k} {v}" for k, v in plain["files"].items()))
     for name in [n for n in ("assets", "assets_postgres") if n in results]:
         r = results[name]
