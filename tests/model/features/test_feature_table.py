@@ -10,6 +10,7 @@ shop hours and dates on the bands' edges.
 from datetime import date
 
 import polars as pl
+import pytest
 
 from retail_model import basket_features
 from retail_model.features.table import FEATURE_TABLE_SCHEMA, basket_from_gold, build_feature_table
@@ -56,3 +57,9 @@ def test_bulk_features_equal_the_per_basket_code_on_quirky_baskets():
         assert len(stored["feature_names"]) == len(set(stored["feature_names"])), "a feature named twice"
         assert dict(zip(stored["feature_names"], stored["feature_values"], strict=True)) == expected, row["basket_id"]
         assert (stored["shop_week"], stored["basket_price_sensitivity"]) == (row["shop_week"], "MM")
+
+
+def test_a_value_the_names_cannot_be_split_back_from_is_refused():
+    gold = pl.DataFrame([_basket("B9", 200607, date(2006, 4, 9), 11, ("CUST9", "LA", "YF"), [_line("PRD\n9", None, None, 1, 1.0)])])
+    with pytest.raises(ValueError, match="line break"):
+        build_feature_table(gold.with_columns(pl.col("shop_week").cast(pl.Int32())))
