@@ -8,6 +8,8 @@ floor and a straightforward pandas version of the same transformation, measured 
 
 Each measurement runs in a fresh child process, so its peak RSS (from wait4) is its own:
 - floor:   a plain polars read of every file (`pl.read_csv`), nothing else;
+- plain:   the lake work alone: the plain functions the assets and the lake checks call (load_weeks,
+           rebuild_silver, gold, features, the four checks), no Dagster, each step timed;
 - pandas:  bench/pandas_ingest.py, the same rules, silver, gold and features the simple way;
 - assets:  `retail-mlops materialize` stopped after basket_features (run_pipeline with
            through_model=False): the real Dagster assets writing the Delta lake, with the
@@ -90,7 +92,7 @@ def main() -> None:
             report_new_week(new_week)
         if args.skip_bulk:
             return
-        kinds = ("floor",) if args.skip_pandas else ("floor", "pandas")
+        kinds = ("floor", "plain") if args.skip_pandas else ("floor", "plain", "pandas")
         results = {name: measure(name, data, root / name) for name in kinds}
         for kind in args.instances.split(","):
             with instance_server(kind) as server:
@@ -152,7 +154,7 @@ def measure(kind: str, data: Path, work: Path, extra: list[str] | None = None) -
 def child_floor(data: Path, work: Path) -> dict:
     started = time.perf_counter()
     rows = sum(pl.read_csv(path).height for path in sorted(data.glob("transactions_*.csv")))
-    return {"seconds": time.perf_counter() - started, "rows": rows}
+    return {"seconds": time.perf_counter() - started, "rows": rows, "load": os.getloadavg()[0]}
 
 
 def child_pandas(data: Path, work: Path) -> dict:
@@ -183,7 +185,45 @@ def child_assets(data: Path, work: Path, kind: str = "sqlite", postgres: str | N
     seconds = time.perf_counter() - started
     lake = LocalLake(work / "lake")
     return {"seconds": seconds, "stages": summary.seconds, "raw_rows": lake.count_rows("raw"), "feature_rows": lake.count_rows("features"),
+            "load": os.getloadavg()[0],
             **run_split(instance, instance.get_runs(), timer)}
+
+
+def child_plain(data: Path, work: Path) -> dict:
+    """The assets' lake work without Dagster: the plain functions each asset and check calls, in
+    the assets' order, each step timed. What the run costs beyond this is orchestration."""
+    from retail_assets.ingest.landing import land_directory, landed_files
+    from retail_assets.ingest.load import load_weeks
+    from retail_assets.lake import invariants, tables
+    from retail_assets.lake.transforms import gold_from_silver
+    from retail_model.features.table import build_feature_table
+    from retail_model.lake import LocalLake
+
+    from retail_assets.defs.features.assets import BASKETS_PER_CHUNK
+
+    lake = LocalLake(work / "lake")
+    land_directory(data, lake)
+    checks = (invariants.silver_keeps_every_raw_row, invariants.gold_has_one_row_per_basket,
+              invariants.gold_lines_add_up_to_silver, invariants.gold_attributes_agree)
+    steps = {
+        "raw (parse, rules, write)": lambda: load_weeks(lake, landed_files(lake), "bench"),
+        "silver": lambda: tables.rebuild_silver(lake, [], complete=True),
+        "gold": lambda: tables.rebuild_region_partitions(lake, tables.SILVER, tables.GOLD, gold_from_silver, [], True),
+        "features": lambda: tables.rebuild_table(lake, tables.GOLD, tables.FEATURES, build_feature_table, rows_per_chunk=BASKETS_PER_CHUNK),
+        "checks (4 lake checks)": lambda: [check(lake).passed for check in checks],
+    }
+    seconds, load = {}, {}
+    started = time.perf_counter()
+    for name, step in steps.items():
+        begun = time.perf_counter()
+        outcome = step()
+        seconds[name], load[name] = time.perf_counter() - begun, os.getloadavg()[0]
+        if name.startswith("checks") and not all(outcome):
+            raise SystemExit(f"a lake check failed: {outcome}")
+    total = time.perf_counter() - started
+    files = {t: len(list((work / "lake" / t).rglob("*.parquet"))) for t in ("raw", "silver", "gold", "features")}
+    return {"seconds": total, "step_seconds": seconds, "step_load": load, "load": os.getloadavg()[0], "files": files,
+            "raw_rows": lake.count_rows("raw")}
 
 
 def run_split(instance, runs, timer: "EventTimer") -> dict:
@@ -324,7 +364,7 @@ def child_new_week(data: Path, work: Path, history: int, kind: str = "sqlite", p
 
 NEW_WEEK_INDEX = 104  # the 105th file: the week after the 104-week history
 
-CHILDREN = {"floor": child_floor, "pandas": child_pandas, "assets": child_assets}
+CHILDREN = {"floor": child_floor, "pandas": child_pandas, "assets": child_assets, "plain": child_plain}
 
 
 def report_new_week(results: dict[tuple[str, int], dict]) -> None:
@@ -357,15 +397,23 @@ def report_new_week(results: dict[tuple[str, int], dict]) -> None:
 def report(results: dict, rows: int) -> None:
     floor, pandas, assets = results["floor"], results.get("pandas"), results["assets"]
     print()
-    print(f"{'':28s}{'seconds':>9s}{'rows/s':>12s}{'peak RSS':>11s}")
-    for name, label in [("floor", "CSV parse floor (polars)"), ("pandas", "pandas, the simple way"),
+    print(f"1-min load average at the end: {os.getloadavg()[0]:.1f}")
+    print(f"{'':28s}{'seconds':>9s}{'rows/s':>12s}{'peak RSS':>11s}{'load at end':>13s}")
+    for name, label in [("floor", "CSV parse floor (polars)"), ("plain", "lake work alone, no Dagster"), ("pandas", "pandas, the simple way"),
                         ("assets", "assets: landing->features"), ("assets_postgres", "  the same on PostgreSQL"),
                         ("assets_scaled", "assets at scaled rows")]:
         if name in results:
             r = results[name]
             n = r.get("raw_rows") or r.get("rows") or rows
-            print(f"{label:28s}{r['seconds']:9.1f}{n / r['seconds']:12,.0f}{r['peak_rss_mb']:9.0f} MB")
+            load = f"{r['load']:13.1f}" if "load" in r else ""
+            print(f"{label:28s}{r['seconds']:9.1f}{n / r['seconds']:12,.0f}{r['peak_rss_mb']:9.0f} MB{load}")
     print()
+    plain = results.get("plain")
+    if plain:
+        print(f"lake work alone (the assets' plain functions, no Dagster): {plain['seconds']:.1f} s = "
+              f"{plain['seconds'] / floor['seconds']:.2f}x the parse floor, peak RSS {plain['peak_rss_mb']:.0f} MB")
+        print("  steps: " + ", ".join(f"{k} {v:.1f} s (load {plain['step_load'][k]:.1f})" for k, v in plain["step_seconds"].items()))
+        print("  Parquet files written: " + ", ".join(f"{k} {v}" for k, v in plain["files"].items()))
     for name in [n for n in ("assets", "assets_postgres") if n in results]:
         r = results[name]
         kind = "PostgreSQL" if name.endswith("postgres") else "SQLite"

@@ -32,6 +32,7 @@ _BOM = b"\xef\xbb\xbf"
 _BLANK = b" \t\r"  # what a blank line may hold; the parser and count_lines agree on it
 _LINE_SEPARATOR = "\x1f"
 _BEFORE_VALUE = np.frombuffer(b",\n", dtype=np.uint8)
+_NEWLINE, _CR, _COMMA = ord("\n"), ord("\r"), ord(",")
 _AFTER_VALUE = np.frombuffer(b",\n\r", dtype=np.uint8)  # never in a CSV line we can read fast; a file that holds it takes the slow path
 
 
@@ -85,9 +86,18 @@ def count_lines(data: bytes, padded: bool | None = None) -> LineCount:
     no-break space, NEL, U+3000, a form feed) is a data line, which the parser quarantines."""
     data = data.removeprefix(_BOM)
     padded = _padded(data) if padded is None else padded
-    if b"\n\n" not in data and b"\n\r\n" not in data and not padded:
-        # No empty or whitespace-only line can exist: count newlines at C speed.
-        lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    # numpy over the bytes: `b"\n\n" in data` and `data.count(b"\n")` cost 4-8 ms each on a
+    # week's 4 MB (a newline every 150 bytes defeats the substring search), together about a
+    # sixth of the time of parsing the file.
+    codes = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(codes == _NEWLINE)
+    gaps = np.diff(newlines)
+    empty_line = bool((gaps == 1).any()) or bool(((gaps == 2) & (codes[newlines[:-1] + 1] == _CR)).any())  # "\n\n", "\n\r\n"
+    last = data[newlines[-1] + 1 :] if newlines.size else b""
+    empty_line = empty_line or (last != b"" and not last.strip(_BLANK))  # a last line of only a CR, no newline after it
+    if not empty_line and not padded:
+        # No empty or whitespace-only line can exist: the lines are the newlines.
+        lines = newlines.size + (0 if data.endswith(b"\n") or not data else 1)
         return LineCount(max(lines - 1, 0), 0)
     lines = data.split(b"\n")[1:]
     if lines and lines[-1] == b"":
@@ -153,7 +163,7 @@ def _clean_file_fields(data: bytes, canonical: list[str], count: LineCount) -> p
     (checked by counting commas; a longer line makes polars raise). None means: go line by line."""
     if b'"' in data or b"\x00" in data or count.blank_lines or not _is_utf8(data):
         return None
-    if data.count(b",") != (len(canonical) - 1) * (count.data_lines + 1):
+    if np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == _COMMA) != (len(canonical) - 1) * (count.data_lines + 1):
         return None
     try:
         frame = pl.read_csv(data, has_header=True, new_columns=canonical, quote_char=None, infer_schema=False)

@@ -132,7 +132,9 @@ def rebuild_silver(lake: Lake, wanted: Sequence[tuple[str, str]], complete: bool
 
     chunks = _Chunks(upstream.frame, None if complete else _in(wanted), transform, None)
     version = _replace(lake, SILVER, chunks, wanted, complete, {RAW: upstream.version})
-    set_aside = normalised_lines(upstream.frame).join(bad.lazy(), on="basket_id").collect(engine="streaming")
+    lines = normalised_lines(upstream.frame)
+    # Usually no basket disagrees: then only the table's columns are needed, not another scan of raw.
+    set_aside = (lines.head(0) if bad.is_empty() else lines).join(bad.lazy(), on="basket_id").collect(engine="streaming")
     lake.overwrite_table(BASKET_QUARANTINE, set_aside, lineage={RAW: upstream.version})
     rebuild = chunks.result(upstream.version, version)
     rebuild.quarantined_baskets, rebuild.quarantined_lines = bad.height, set_aside.height

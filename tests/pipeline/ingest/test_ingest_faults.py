@@ -45,6 +45,8 @@ FAULTS = {
         "utf-8", errors="surrogateescape") + b"\n", {5: "undecodable bytes"}),
     "quoted fields that are fine": (file_bytes([line(BASKET_TYPE='"Full Shop"'), *basket_lines(2)]), {}),
     "blank lines and CRLF": (file_bytes([*basket_lines(2), "", "   ", *basket_lines(2, 2)], newline="\r\n"), {}),
+    # A CR after the file's last newline is a blank line, not a record the parser lost.
+    "a stray CR at the end": (file_bytes(basket_lines(2)) + b"\r", {}),
     # Lines of whitespace that is not a space or a tab: not blank lines, so not records either.
     **{f"a line of only {name}": (file_bytes([*basket_lines(2), text, *basket_lines(2, 2)]), {4: "only whitespace"})
        for name, text in {"NBSP": "\u00a0", "NEL": "\u0085", "U+3000": "\u3000", "form feed": "\x0c",
@@ -269,3 +271,22 @@ def test_the_landing_sensor_rejects_a_misnamed_file_once_and_logs_it(tmp_path, c
             assert "1 misnamed file(s) not ingested: transactions_200607.CSV" in result.skip_reason.skip_message
     assert capfd.readouterr().err.count("WARNING - transactions_200607.CSV: not ingested") == 1  # once, not every tick
     assert lake.read_json("landing/rejected/transactions_200607.CSV.error.json")["reason"].startswith("transactions_200607.CSV")
+
+
+def _lines_by_hand(data: bytes) -> tuple[int, int]:
+    """(data lines, blank lines) the plain way: every line after the header, blank when it holds only spaces, tabs or a CR."""
+    lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")[1:]
+    if lines and lines[-1] == b"":
+        lines.pop()
+    blank = sum(1 for text in lines if not text.strip(b" \t\r"))
+    return len(lines) - blank, blank
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"H", b"H\n", b"H\na", b"H\na\n", b"H\n\n", b"\n\nH", b"H\na\n\nb", b"H\r\na\r\n\r\nb\r\n", b"H\r\n\r\n",
+    b"H\na\n\r\nb", b"H\na\nr\nb", b"H\n\r", b"H\na\n\r", b"\xef\xbb\xbfH\na\n", b"H\na\n \t\nb\n", b"H\n a\n", b"H\na \n",
+    b"H\n\x0c\n", b"H\n\xc2\xa0\nx", *(file_bytes(basket_lines(n), newline) for n in (0, 1, 50) for newline in ("\n", "\r\n")),
+])
+def test_count_lines_agrees_with_counting_by_hand(data):
+    counted = count_lines(data)
+    assert (counted.data_lines, counted.blank_lines) == _lines_by_hand(data)
