@@ -59,8 +59,11 @@ $(DAGSTER_HOME)/dagster.yaml:
 	@mkdir -p $(DAGSTER_HOME)
 	@echo "# Dagster instance settings; empty = SQLite storage in this directory." > $@
 
+# Two workers, one test file to each at a time (CI has 2 cores; most of the suite waits on servers
+# and subprocesses). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(TOOLS_STAMP)
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 ## tools: checkov in its own venv (its pins clash with the project's) and uv for the image locks
 tools: $(TOOLS_STAMP)

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import TYPE_CHECKING
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def markdown_table(frame: pl.DataFrame) -> str:
@@ -26,7 +30,18 @@ def counts_markdown(counts: dict[str, int], key: str = "value") -> str:
     return markdown_table(pl.DataFrame({key: list(counts), "count": list(counts.values())}))
 
 
-def png_base64(figure) -> str:
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A bare matplotlib Figure: it renders to PNG without pyplot's global state or a display.
+
+    matplotlib is imported here, when a plot is drawn, not when the code location loads: every run
+    worker and the UI import the modules that draw, and most runs draw nothing.
+    """
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def png_base64(figure: Figure) -> str:
     """A matplotlib figure as base64 PNG (kept small: it ends up in the event log)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")

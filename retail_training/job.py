@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from retail_training.design import FeatureSetError, parse_feature_set
 from retail_model.labels import CLASS_BY_CODE, TRAINABLE_CODES, UNCLASSIFIED_CODE
 
 log = logging.getLogger(__name__)
@@ -184,6 +183,10 @@ def _validate(hyperparameters: dict) -> None:
     for name in ("search_size", "budget_seconds"):
         if hyperparameters[name] < 0:
             raise TrainingInputError(f"hyperparameter {name} must be >= 0 (0 = no limit)")
+    # Imported here: design pulls in scikit-learn (seconds), and the Dagster code location imports
+    # this module for its channel names and reader, in every run worker and the UI.
+    from retail_training.design import FeatureSetError, parse_feature_set
+
     for feature_set in feature_sets(hyperparameters):
         try:
             parse_feature_set(feature_set)

@@ -47,6 +47,16 @@ class PipelineRun:
         return self.store.read_json(f"models/{version}/metrics.json")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long_running` first, the rest in their usual order.
+
+    `make test` runs two workers, a test file to each at a time (docs/architecture.md, "Tests"):
+    started first, the platform test's minutes run on one worker while the other takes the rest,
+    instead of starting when the rest is nearly done.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
+
+
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sample")

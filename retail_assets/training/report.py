@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import matplotlib
+import polars as pl
 
-matplotlib.use("Agg")  # headless: figures are rendered to PNG for the Dagster UI
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
-
-from retail_assets.reporting import markdown_table  # noqa: E402
+from retail_assets.reporting import markdown_table, new_figure
 
 
 def per_class_markdown(scores: dict) -> str:
@@ -72,7 +68,8 @@ def gate_markdown(gate: dict) -> str:
 def confusion_figure(metrics: dict):
     labels = metrics["confusion_matrix"]["labels"]
     matrix = metrics["confusion_matrix"]["matrix"]
-    figure, axes = plt.subplots(figsize=(3.6, 3.0))
+    figure = new_figure((3.6, 3.0))
+    axes = figure.subplots()
     axes.imshow(matrix, cmap="Blues")
     axes.set_xticks(range(len(labels)), labels)
     axes.set_yticks(range(len(labels)), labels)
@@ -83,7 +80,6 @@ def confusion_figure(metrics: dict):
         for j, value in enumerate(row):
             axes.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
     axes.set_title(f"test macro-F1 {metrics['macro_f1']:.3f}")
-    plt.close(figure)
     return figure
 
 

@@ -62,8 +62,10 @@ from retail_model.registry import APPROVED
 from retail_model.registry.sagemaker import SageMakerModelRegistry
 from retail_model.settings import AwsSettings
 
+pytestmark = pytest.mark.long_running
 CHAIN_TIMEOUT = 1800  # seconds for one week, landing to release: generous, for a 2-core machine shared with other work
 RUNS = "{ runsOrError { ... on Runs { results { runId jobName status tags { key value } } } } }"
+RUN_TIMES = "{ runsOrError { ... on Runs { results { jobName creationTime startTime endTime } } } }"
 
 
 @pytest.fixture
@@ -147,6 +149,16 @@ def test_two_weeks_land_train_release_serve_and_are_monitored(world, weeks, aws)
     failed = [r for r in platform.graphql(RUNS)["runsOrError"]["results"] if r["status"] == "FAILURE"]
     assert not failed, f"failed runs: {failed}"
     print(f"\nplatform test: two weeks, landing to serving, in {time.monotonic() - started:.0f} s after start-up")
+    print_run_times(platform)
+
+
+def print_run_times(platform) -> None:
+    """Where the time went, run by run (with -s): queued-to-started and started-to-ended seconds."""
+    runs = sorted(platform.graphql(RUN_TIMES)["runsOrError"]["results"], key=lambda r: r["creationTime"])
+    for run in runs:
+        waited = (run["startTime"] or run["creationTime"]) - run["creationTime"]
+        took = (run["endTime"] or run["startTime"] or run["creationTime"]) - (run["startTime"] or run["creationTime"])
+        print(f"  {run['jobName']:<40} waited {waited:5.1f} s, ran {took:6.1f} s")
 
 
 def land_and_wait_for_release(world, files: list[Path], previous: str, landed_already: bool = False) -> str:
