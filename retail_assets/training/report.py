@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import matplotlib
+import polars as pl
 
-matplotlib.use("Agg")  # headless: figures are rendered to PNG for the Dagster UI
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
-
-from retail_assets.reporting import markdown_table  # noqa: E402
+from retail_assets.reporting import markdown_table
 
 
 def per_class_markdown(scores: dict) -> str:
@@ -72,6 +68,11 @@ def gate_markdown(gate: dict) -> str:
 def confusion_figure(metrics: dict):
     labels = metrics["confusion_matrix"]["labels"]
     matrix = metrics["confusion_matrix"]["matrix"]
+    import matplotlib  # here, not with the code location: it costs about half a second to import
+
+    matplotlib.use("Agg")  # headless: figures are rendered to PNG for the Dagster UI
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(figsize=(3.6, 3.0))
     axes.imshow(matrix, cmap="Blues")
     axes.set_xticks(range(len(labels)), labels)
