@@ -2,8 +2,8 @@
 version anyone needs still references, keeping every version a model was trained on.
 
 A week's rewrite adds a few small files to each table (one per region x basket type in silver
-and gold, one in features), so after a year a table is thousands of files and every reader
-opens them all: compaction merges them (a commit that changes no row). Replacing weeks leaves
+and gold, one in features), and the prediction log gets a file per partition with every batch
+the shipper writes, so after a year a table is thousands of files and every reader opens them all: compaction merges them (a commit that changes no row). Replacing weeks leaves
 the replaced files behind for time travel; vacuum deletes those older than the retention, except
 the files of the versions recorded by a trained model (`data_versions` in its metrics.json, and
 the versions those were built from), so `scan(table, version=N)` keeps reproducing the model's
@@ -19,9 +19,13 @@ from deltalake import CommitProperties, DeltaTable
 
 from retail_assets.ingest.tables import INGEST_LOG, QUARANTINE, RAW
 from retail_assets.lake.tables import BASKET_QUARANTINE, FEATURES, GOLD, SILVER
+from retail_assets.scoring.batch import BASKET_PREDICTIONS_TABLE
 from retail_model.lake import Lake
+from retail_model.predictions import PREDICTIONS_TABLE
 
-MAINTAINED = (RAW, QUARANTINE, INGEST_LOG, SILVER, BASKET_QUARANTINE, GOLD, FEATURES)
+# The prediction log is appended to while this runs: compaction only rewrites files, so the
+# shipper's blind appends commit on top of it (Delta's optimistic concurrency lets both through).
+MAINTAINED = (RAW, QUARANTINE, INGEST_LOG, SILVER, BASKET_QUARANTINE, GOLD, FEATURES, BASKET_PREDICTIONS_TABLE, PREDICTIONS_TABLE)
 DEFAULT_RETENTION_HOURS = 7 * 24  # Delta's own default: readers of a just-replaced version have a week
 TARGET_FILE_BYTES = 64 * 1024 * 1024
 MODELS = "models"
