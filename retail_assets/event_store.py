@@ -6,8 +6,8 @@ event log as one batch (retail_assets/event_volume.py). Dagster's PostgreSQL sto
 such a batch in one statement; its SQLite storage, what `dagster dev` and `retail-mlops
 materialize` use, stores it event by event, and each event opens the run's database, inserts,
 commits and closes it, then does the same again in the cross-run index database with the
-event's tags and the asset's latest materialization: about five connections, two commits and
-two WAL checkpoints an event. This storage writes a batch of materializations in two
+event's tags and the asset's latest materialization (a landing's 165 events made 665 SQLite
+connections and 489 commits, profiled). This storage writes a batch of materializations in two
 transactions (one per database), as the PostgreSQL storage does, and stores every other event
 exactly as Dagster does. What the UI and sensors read is unchanged: the same rows, one
 materialization per partition, in the same tables.
