@@ -55,9 +55,12 @@ ui demo: export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
-$(DAGSTER_HOME)/dagster.yaml:
+# SQLite storage in DAGSTER_HOME, a step's materializations written in one go (README, "The lake");
+# the same file `retail-mlops materialize` writes into a new home. An existing file is left as it is.
+$(DAGSTER_HOME)/dagster.yaml: | $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
-	@echo "# Dagster instance settings; empty = SQLite storage in this directory." > $@
+	@$(BIN)/python -c "import sys, pathlib; from retail_assets.event_store import instance_settings; \
+		pathlib.Path(sys.argv[1]).write_text(instance_settings(pathlib.Path(sys.argv[2])))" $@ $(DAGSTER_HOME)
 
 # Two workers, one test file to each at a time (CI has 2 cores; most of the suite waits on servers
 # and subprocesses). TEST_WORKERS=0 runs it in one process.

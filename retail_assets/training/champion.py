@@ -10,7 +10,6 @@ import numpy as np
 
 from retail_assets.training.data import channel_prefix
 from retail_assets.training.gate import ChampionScore
-from retail_training.job import TrainingInputError, read_channel
 from retail_training.metrics import evaluate
 from retail_model.artifact import ModelLoadError
 from retail_model.lake import Lake
@@ -26,6 +25,8 @@ def score_serving_model(registry: ModelRegistry, lake: Lake, challenger: str, fe
     registry records that the serving model was built for another feature version, which the
     challenger replaces by design.
     """
+    from retail_training.job import TrainingInputError, read_channel  # here: it brings scikit-learn, which the code location need not load
+
     serving = registry.serving_entry()
     if serving is None or serving.version == challenger:
         return None

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import polars as pl
 
 from retail_model.lake import Lake
-from retail_training.job import LINEAGE_FILE
 
 
 class NotEnoughWeeksError(Exception):
@@ -62,6 +61,8 @@ def write_channels(lake: Lake, features: pl.DataFrame, split: TimeSplit, version
         buffer = io.BytesIO()
         frame.write_parquet(buffer)
         lake.write_bytes(f"{channel_prefix(version, name)}/part-0.parquet", buffer.getvalue())
+    from retail_training.job import LINEAGE_FILE  # here, not at import: it brings scikit-learn into the code location
+
     lake.write_json(
         f"{channel_prefix(version, 'train')}/{LINEAGE_FILE}",
         {"tables": dict(lineage), "train_weeks": split.train_weeks, "test_weeks": split.test_weeks},

@@ -6,6 +6,7 @@ point of the interface. S3 is moto's server on 127.0.0.1 (see conftest), not pat
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -76,6 +77,24 @@ def test_files_and_directories_travel_both_ways(lake, tmp_path):
         assert (local / "sub" / "metrics.json").read_text() == "{}"
     lake.download_file("models/v1/model.joblib", tmp_path / "copy" / "m")
     assert (tmp_path / "copy" / "m").read_bytes() == b"\x00binary"
+
+
+def test_a_landed_copy_is_replaced_when_the_source_changes(lake, tmp_path):
+    """What `retail-mlops materialize --landing DIR` relies on to skip unchanged files: a changed
+    file (same size, new content) is not taken for the landed copy; an untouched one is."""
+    source = tmp_path / "src" / "transactions_200607.csv"
+    source.parent.mkdir()
+    source.write_bytes(b"header\nline one\n")
+    lake.upload_file(source, "landing/transactions_200607.csv")
+    assert lake.holds_copy_of(source, "landing/transactions_200607.csv")
+    stamp = source.stat().st_mtime_ns
+    source.write_bytes(b"header\nline two\n")  # re-delivered: same size, other bytes
+    os.utime(source, ns=(stamp + 1_000_000_000, stamp + 1_000_000_000))
+    assert not lake.holds_copy_of(source, "landing/transactions_200607.csv")
+    source.write_bytes(b"header\nline one\n")  # back to the landed bytes, with a new mtime: hashed, equal
+    assert lake.holds_copy_of(source, "landing/transactions_200607.csv")
+    source.write_bytes(b"header\nline one, longer\n")
+    assert not lake.holds_copy_of(source, "landing/transactions_200607.csv")
 
 
 def test_uris_name_the_backend(lake):

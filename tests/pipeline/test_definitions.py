@@ -233,3 +233,15 @@ def test_one_setting_sets_how_often_every_sensor_looks(definitions, tmp_path, mo
     monkeypatch.setenv("RETAIL_SENSOR_INTERVAL_SECONDS", "0")
     with pytest.raises(ConfigurationError, match="RETAIL_SENSOR_INTERVAL_SECONDS: Input should be greater than 0"):
         get_environment()
+
+
+def test_loading_the_code_location_leaves_the_model_libraries_unloaded():
+    """Every run worker, sensor tick and the UI load the definitions: scikit-learn and matplotlib
+    (seconds to import on a busy machine) load only in the steps that train, score or draw."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from retail_assets.definitions import defs; defs(); "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'matplotlib', 'xgboost', 'sagemaker'}))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -91,3 +91,58 @@ def test_on_postgresql_a_steps_materializations_are_one_write(data_half, postgre
         for key in (SILVER, GOLD):
             assert instance.get_materialized_partitions(key) == set(every)
         assert instance.get_latest_materialization_event(GOLD).run_id == lake_run.run_id
+
+
+def _event_types(instance: dg.DagsterInstance) -> list[Counter]:
+    return [Counter(e.dagster_event.event_type_value for e in instance.all_logs(run.run_id) if e.dagster_event)
+            for run in reversed(instance.get_runs())]  # oldest first
+
+
+def test_the_batching_sqlite_event_log_stores_what_dagsters_does(data_half, tmp_path, monkeypatch):
+    """`BatchingSqliteEventLogStorage` (what the CLI and `make ui` configure) writes a step's
+    per-partition materializations in one go, and the instance reads back what Dagster's own SQLite
+    storage gives: the same events in each run, every partition materialized, the latest
+    materialization, the check results."""
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    from retail_assets.event_store import BatchingSqliteEventLogStorage
+
+    with dg.instance_for_test() as stock:
+        data_half(stock)
+        expected = _event_types(stock)
+    monkeypatch.setenv("RETAIL_LAKE", str(tmp_path / "second_lake"))  # the same weeks, landing again
+    one_by_one = []
+    store_event = SqliteEventLogStorage.store_event
+    monkeypatch.setattr(SqliteEventLogStorage, "store_event", lambda self, event: (one_by_one.append(event), store_event(self, event))[1])
+    storage = {"module": "retail_assets.event_store", "class": "BatchingSqliteEventLogStorage",
+               "config": {"base_dir": str(tmp_path / "home" / "history" / "runs")}}
+    with dg.instance_for_test(overrides={"event_log_storage": storage}) as instance:
+        assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
+        runs, lake_run, events, every = data_half(instance)
+        assert _event_types(instance) == expected, "the same events in every run"
+        stored_alone = Counter(e.dagster_event.asset_key for e in one_by_one if e.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION)
+        assert not stored_alone[SILVER] and not stored_alone[GOLD], "per-partition materializations are written as a batch"
+        for key in (SILVER, GOLD):
+            assert instance.get_materialized_partitions(key) == set(every)
+            assert instance.get_latest_materialization_event(key).run_id == lake_run.run_id
+        latest = instance.get_latest_materialization_event(GOLD).asset_materialization
+        assert latest.partition in every and latest.metadata["partitions_written"].value == len(every)
+        checks = [e for e in events if e.dagster_event.event_type_value == dg.DagsterEventType.ASSET_CHECK_EVALUATION.value]
+        assert checks, "the lake run evaluates its checks"
+        for evaluation in checks:
+            key = evaluation.dagster_event.asset_check_evaluation_data.asset_check_key
+            [record] = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+            assert record.run_id == lake_run.run_id and record.status.value == "SUCCEEDED"
+
+
+def test_the_cli_writes_the_batching_event_log_into_a_new_dagster_home(tmp_path, monkeypatch):
+    from retail_assets.cli import _instance
+    from retail_assets.event_store import BatchingSqliteEventLogStorage
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    instance = _instance()
+    try:
+        assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
+        assert Path(instance.event_log_storage._base_dir) == (tmp_path / "home" / "history" / "runs").resolve()
+    finally:
+        instance.dispose()

@@ -1,0 +1,102 @@
+"""Dagster's SQLite event log, with a step's materializations written in one transaction.
+
+A silver or gold step over every store_region x basket_type partition (48 on the sample data)
+ends with one materialization per partition, which `DAGSTER_EVENT_BATCH_SIZE` hands to the
+event log as one batch (retail_assets/event_volume.py). Dagster's PostgreSQL storage inserts
+such a batch in one statement; its SQLite storage, what `dagster dev` and `retail-mlops
+materialize` use, stores it event by event, and each event opens the run's database, inserts,
+commits and closes it, then does the same again in the cross-run index database with the
+event's tags and the asset's latest materialization (a landing's 165 events made 665 SQLite
+connections and 489 commits, profiled). This storage writes a batch of materializations in two
+transactions (one per database), as the PostgreSQL storage does, and stores every other event
+exactly as Dagster does. What the UI and sensors read is unchanged: the same rows, one
+materialization per partition, in the same tables.
+
+Use it from a Dagster home's `dagster.yaml` (the CLI and `make ui` write this for a new home;
+README, "The lake"):
+
+    event_log_storage:
+      module: retail_assets.event_store
+      class: BatchingSqliteEventLogStorage
+      config:
+        base_dir: /abs/path/to/dagster_home/history/runs
+
+`base_dir` is where Dagster's own SQLite storage keeps the event log, so an existing home keeps
+its history when it switches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from dagster import EventLogEntry
+from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
+from dagster._core.storage.event_log import SqlEventLogStorageTable, SqliteEventLogStorage
+from dagster._core.storage.sqlalchemy_compat import db_result
+
+
+class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
+    """SQLite event log storage that writes a batch of one run's asset events in one transaction per database."""
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> BatchingSqliteEventLogStorage:
+        return cls(inst_data=inst_data, **config_value)  # Dagster's builds its own class, not cls
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """What Dagster's SQLite `store_event` does for each event, with the rows of the whole batch
+        in one transaction per database (asset check events keep their own, as Dagster has them)."""
+        if not _one_run_of_asset_events(events):
+            super().store_event_batch(events)  # Dagster's: event by event
+            return
+        rows = [self._event_to_row(event) for event in events]  # each event serialized once, for both databases
+        with self.run_connection(events[0].run_id) as conn:
+            conn.execute(SqlEventLogStorageTable.insert().values(rows))
+        assets = [(event, row) for event, row in zip(events, rows) if event.dagster_event_type in ASSET_EVENTS]
+        if assets:
+            with self.index_transaction() as conn:
+                insert = SqlEventLogStorageTable.insert().values([row for _, row in assets])
+                # One multi-row INSERT under SQLite's write lock: rowids grow in the order of the rows.
+                ids = sorted(row[0] for row in conn.execute(insert.returning(SqlEventLogStorageTable.c.id)))
+                self._store_asset_event_tags(conn, [event for event, _ in assets], ids)
+                for event, event_id in _last_of_each_kind([event for event, _ in assets], ids):
+                    self._store_asset_event(conn, event, event_id)
+        for event, row in zip(events, rows):
+            if event.dagster_event_type in ASSET_CHECK_EVENTS:
+                with self.index_connection() as conn, db_result(conn, SqlEventLogStorageTable.insert().values(row)) as result:
+                    event_id = result.inserted_primary_key[0]
+                self.store_asset_check_event(event, event_id)
+
+
+def _last_of_each_kind(events: list[EventLogEntry], ids: list[int]) -> list[tuple[EventLogEntry, int]]:
+    """The asset row keeps the latest event of each type (`_store_asset_event` overwrites the same
+    columns for events of one type): the last of each (asset, type), in their order, leave the row
+    as storing all of them one by one would, with one serialization of the record instead of 48."""
+    last = {(event.get_dagster_event().asset_key, event.dagster_event_type): index for index, event in enumerate(events)}
+    return [(events[index], ids[index]) for index in sorted(last.values())]
+
+
+def _one_run_of_asset_events(events: Sequence[EventLogEntry]) -> bool:
+    """The batches Dagster makes (a step's materializations, a run's planned events), and nothing
+    whose storing does more than this class does (run status events, logs)."""
+    return (
+        len(events) > 1
+        and len({event.run_id for event in events}) == 1
+        and all(event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS | ASSET_CHECK_EVENTS for event in events)
+    )
+
+
+def instance_settings(home: Path) -> str:
+    """The `dagster.yaml` the CLI and `make ui` write into a new Dagster home: SQLite storage in
+    `home` as Dagster's defaults have it, the event log being this one."""
+    runs = (home / "history" / "runs").resolve()
+    return (
+        "# Dagster instance settings: SQLite storage in this directory (Dagster's defaults), with the\n"
+        "# event log writing a step's materializations in one transaction (retail_assets/event_store.py).\n"
+        "event_log_storage:\n"
+        "  module: retail_assets.event_store\n"
+        "  class: BatchingSqliteEventLogStorage\n"
+        "  config:\n"
+        f"    base_dir: {json.dumps(str(runs))}\n"
+    )
