@@ -246,27 +246,22 @@ def _wrk(wrk: str, work: Path, url: str, bodies: str, seconds: int, connections:
 
 def _cpu_seconds(*pids: int) -> float:
     """User + system CPU time of these processes (all their threads), from /proc."""
-    total = 0.0
-    for process in pids:
-        try:
-            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return sum(_stat_cpu_seconds(Path(f"/proc/{process}/stat")) for process in pids)
 
 
 def _thread_cpu_seconds(pid: int) -> float:
     """User + system CPU time of the process's threads other than its main one (the event loop)."""
-    tasks = [int(task.name) for task in Path(f"/proc/{pid}/task").glob("*") if task.name != str(pid)]
-    total = 0.0
-    for task in tasks:
-        try:
-            fields = Path(f"/proc/{pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    tasks = [task for task in Path(f"/proc/{pid}/task").glob("*") if task.name != str(pid)]
+    return sum(_stat_cpu_seconds(task / "stat") for task in tasks)
+
+
+def _stat_cpu_seconds(stat: Path) -> float:
+    """utime + stime of one /proc stat file; 0 for a process or thread that has gone."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
