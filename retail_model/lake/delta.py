@@ -17,6 +17,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 from urllib.parse import quote
 
@@ -41,6 +42,7 @@ _COMMIT_ATTEMPTS = 8
 # Delta has no unsigned integers: widen them, as deltalake's own writer would have to.
 _SIGNED = {pl.UInt8: pl.Int16, pl.UInt16: pl.Int32, pl.UInt32: pl.Int64, pl.UInt64: pl.Int64}
 ROW_GROUP_SIZE = 32_768  # small: a reader filtering on a sorted column skips most of a file
+_WRITERS = 4  # files written at once
 _STATISTICS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.Float32, pl.Float64, pl.Date)
 
 
@@ -125,11 +127,16 @@ def _filters(partition_by: Sequence[str], replace: Sequence[Mapping[str, object]
 
 
 def _write_files(lake: Lake, table: str, frame: pl.DataFrame, partition_by: Sequence[str]) -> list[AddAction]:
-    parts = frame.partition_by(list(partition_by), as_dict=True, maintain_order=True) if partition_by else {(): frame}
-    actions = []
-    for values, part in parts.items():
-        partition = {column: None if value is None else str(value) for column, value in zip(partition_by, values, strict=True)}
-        data = part.drop(list(partition_by))
+    """One Parquet file per partition of `frame`, written in parallel; their statistics come from
+    one grouped query (a week of silver is ~50 partitions of a few hundred rows: per-file queries
+    and sequential writes were most of a weekly write)."""
+    columns = list(partition_by)
+    parts = frame.partition_by(columns, as_dict=True, maintain_order=True) if columns else {(): frame}
+    statistics = _statistics(frame, columns)
+
+    def write_one(values: tuple, part: pl.DataFrame) -> AddAction:
+        partition = {column: None if value is None else str(value) for column, value in zip(columns, values, strict=True)}
+        data = part.drop(columns)
         directory = "/".join(f"{column}={_escape(value)}" for column, value in partition.items())
         relative = f"{directory}/part-{uuid.uuid4().hex}.parquet" if directory else f"part-{uuid.uuid4().hex}.parquet"
         buffer = io.BytesIO()
@@ -137,17 +144,20 @@ def _write_files(lake: Lake, table: str, frame: pl.DataFrame, partition_by: Sequ
         # (nested product lines and feature lists most of all), with the same statistics per row group.
         data.write_parquet(buffer, row_group_size=ROW_GROUP_SIZE, compression="snappy", statistics=True)
         lake.write_bytes(f"{table}/{relative}", buffer.getvalue())
-        actions.append(
-            AddAction(
-                path=relative,  # deltalake URI-encodes it in the log itself
-                size=buffer.tell(),
-                partition_values=partition,
-                modification_time=int(time.time() * 1000),
-                data_change=True,
-                stats=json.dumps(_statistics(data)),
-            )
+        return AddAction(
+            path=relative,  # deltalake URI-encodes it in the log itself
+            size=buffer.tell(),
+            partition_values=partition,
+            modification_time=int(time.time() * 1000),
+            data_change=True,
+            stats=json.dumps(statistics[values]),
         )
-    return actions
+
+    if len(parts) == 1:
+        return [write_one(*next(iter(parts.items())))]
+    # polars writes and file/S3 puts release the GIL: a few threads overlap them.
+    with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
+        return list(pool.map(lambda item: write_one(*item), parts.items()))
 
 
 def _escape(value: str | None) -> str:
@@ -155,23 +165,27 @@ def _escape(value: str | None) -> str:
     return "__HIVE_DEFAULT_PARTITION__" if value is None else quote(value, safe="")
 
 
-def _statistics(frame: pl.DataFrame) -> dict:
-    """numRecords, and min/max/nullCount for numbers and dates: what readers use to skip files."""
-    columns = [name for name, dtype in frame.schema.items() if isinstance(dtype, _STATISTICS)]
-    stats: dict = {"numRecords": frame.height, "minValues": {}, "maxValues": {}, "nullCount": {}}
-    if not columns or not frame.height:
-        return stats
-    summary = frame.select(
+def _statistics(frame: pl.DataFrame, partition_by: list[str]) -> dict[tuple, dict]:
+    """Per partition (values of `partition_by`, as `partition_by(as_dict=True)` keys them): numRecords,
+    and min/max/nullCount for numbers and dates, what readers use to skip files. One query for all."""
+    columns = [name for name, dtype in frame.schema.items() if isinstance(dtype, _STATISTICS) and name not in partition_by]
+    aggregations = [
+        pl.len().alias("rows"),
         *(pl.col(c).min().alias(f"min:{c}") for c in columns),
         *(pl.col(c).max().alias(f"max:{c}") for c in columns),
         *(pl.col(c).null_count().alias(f"nulls:{c}") for c in columns),
         *(pl.col(c).is_nan().any().alias(f"nan:{c}") for c in columns if frame.schema[c].is_float()),
-    ).row(0, named=True)
-    for column in columns:
-        stats["nullCount"][column] = summary[f"nulls:{column}"]
-        low, high = summary[f"min:{column}"], summary[f"max:{column}"]
-        if low is None or summary.get(f"nan:{column}"):
-            continue  # all null, or NaN present: no bounds that would be safe to prune on
-        stats["minValues"][column] = low.isoformat() if hasattr(low, "isoformat") else low
-        stats["maxValues"][column] = high.isoformat() if hasattr(high, "isoformat") else high
-    return stats
+    ]
+    summaries = frame.group_by(partition_by).agg(aggregations) if partition_by else frame.select(aggregations)
+    found = {}
+    for summary in summaries.iter_rows(named=True):
+        stats: dict = {"numRecords": summary["rows"], "minValues": {}, "maxValues": {}, "nullCount": {}}
+        for column in columns:
+            stats["nullCount"][column] = summary[f"nulls:{column}"]
+            low, high = summary[f"min:{column}"], summary[f"max:{column}"]
+            if low is None or summary.get(f"nan:{column}"):
+                continue  # all null, or NaN present: no bounds that would be safe to prune on
+            stats["minValues"][column] = low.isoformat() if hasattr(low, "isoformat") else low
+            stats["maxValues"][column] = high.isoformat() if hasattr(high, "isoformat") else high
+        found[tuple(summary[c] for c in partition_by)] = stats
+    return found
