@@ -113,16 +113,26 @@ def still_rejected(lake: Lake) -> dict[str, str]:
 
 def ingested_versions(lake: Lake) -> dict[str, dict]:
     """week -> the latest ingest_log entry for it (file, fingerprint, size, stamp, status, counts)."""
-    log = lake.scan(INGEST_LOG)
-    if log is None:
+    snapshot = lake.snapshot(INGEST_LOG)
+    if snapshot is None:
         return {}
-    latest = (
-        log.sort("logged_at")
-        .group_by("shop_week")
-        .agg(pl.all().last(), pl.len().alias("generation"))  # generation: how many attempts the week has seen
-        .collect()
-    )
-    return {str(row["shop_week"]): row for row in latest.iter_rows(named=True)}
+    # A landing asks this four or five times (the scan, the load, two checks); one read per log version.
+    key = (lake.table_uri(INGEST_LOG), snapshot.version)
+    entries = _LATEST_ENTRIES.get(key)
+    if entries is None:
+        latest = (
+            snapshot.frame.sort("logged_at")
+            .group_by("shop_week")
+            .agg(pl.all().last(), pl.len().alias("generation"))  # generation: how many attempts the week has seen
+            .collect()
+        )
+        entries = {str(row["shop_week"]): row for row in latest.iter_rows(named=True)}
+        _LATEST_ENTRIES.clear()  # only the latest version is asked for again
+        _LATEST_ENTRIES[key] = entries
+    return {week: dict(entry) for week, entry in entries.items()}  # copies: callers may change theirs
+
+
+_LATEST_ENTRIES: dict[tuple[str, int], dict[str, dict]] = {}
 
 
 def land_directory(source: Path, lake: Lake) -> list[str]:

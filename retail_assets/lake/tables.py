@@ -86,16 +86,19 @@ class _Chunks:
     """
 
     def __init__(self, source: pl.LazyFrame, where: pl.Expr | None, transform: Transform, summarize: Summary | None,
-                 rows_per_chunk: int = ROWS_PER_CHUNK) -> None:
+                 rows_per_chunk: int = ROWS_PER_CHUNK, weeks: set[int] | None = None) -> None:
         self.source = source.filter(where) if where is not None else source
+        self.weeks = None if weeks is None else sorted(weeks)  # the source is already limited to these weeks
         self.transform, self.summarize, self.rows_per_chunk = transform, summarize, rows_per_chunk
         self.preview: pl.DataFrame | None = None
         self.rows = 0
         self.totals: dict[str, float] = {}
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
-        yield self.transform(self.source.head(0).collect())  # the schema, even if no rows follow
-        for first, last in week_ranges(self.source, self.rows_per_chunk):
+        yield self.transform(self._empty())  # the schema, even if no rows follow
+        # One week (a weekly landing) is one chunk: no need to count rows per week first.
+        ranges = [(self.weeks[0], self.weeks[0])] if self.weeks is not None and len(self.weeks) == 1 else week_ranges(self.source, self.rows_per_chunk)
+        for first, last in ranges:
             chunk = self.transform(self.source.filter(pl.col("shop_week").is_between(first, last)).collect())
             self.rows += chunk.height
             if self.preview is None or self.preview.height < 5:
@@ -104,8 +107,11 @@ class _Chunks:
                 self.totals[name] = self.totals.get(name, 0) + value
             yield chunk
 
+    def _empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.source.collect_schema())  # no scan: the schema is in the table's log
+
     def result(self, source_version: int, version: int, weeks: set[int] | None = None) -> Rebuild:
-        preview = self.preview if self.preview is not None else self.transform(self.source.head(0).collect())
+        preview = self.preview if self.preview is not None else self.transform(self._empty())
         return Rebuild(
             preview, self.rows, source_version, version, self.totals, weeks=None if weeks is None else sorted(weeks), table_rows=self.rows
         )
@@ -149,7 +155,7 @@ def _update_silver(lake: Lake, upstream: TableSnapshot, weeks: set[int]) -> Rebu
     def transform(raw: pl.DataFrame) -> pl.DataFrame:
         return silver_from_raw(raw).join(bad, on="basket_id", how="anti")
 
-    chunks = _Chunks(upstream.frame.filter(pl.col("shop_week").is_in(sorted(affected))), None, transform, None)
+    chunks = _Chunks(upstream.frame.filter(pl.col("shop_week").is_in(sorted(affected))), None, transform, None, weeks=affected)
     lineage = {RAW: upstream.version}
     version = lake.replace_where(
         SILVER, chunks, BY_REGION_AND_TYPE, "shop_week", sorted(affected), lineage=lineage, properties=_scope(True, affected)
@@ -206,7 +212,7 @@ def _update_weeks(
     partition_by: Sequence[str], weeks: set[int], rows_per_chunk: int = ROWS_PER_CHUNK,
 ) -> Rebuild:
     """Replace `target`'s rows of `weeks` with `transform` of `source`'s rows of those weeks, in one commit."""
-    chunks = _Chunks(upstream.frame.filter(pl.col("shop_week").is_in(sorted(weeks))), None, transform, summarize, rows_per_chunk)
+    chunks = _Chunks(upstream.frame.filter(pl.col("shop_week").is_in(sorted(weeks))), None, transform, summarize, rows_per_chunk, weeks)
     version = lake.replace_where(
         target, chunks, partition_by, "shop_week", sorted(weeks), lineage={source: upstream.version}, properties=_scope(True, weeks)
     )

@@ -135,6 +135,38 @@ class Lake(ABC):
             return pl.scan_delta(delta, storage_options=self.storage_options()).select(pl.len()).collect().item()
         return int(counts.sum())
 
+    def rows_by(self, table: str, column: str, values: Sequence[object] | None = None, version: int | None = None) -> dict[object, int]:
+        """Rows per value of `column` (only `values`, if given), from the log's per-file record
+        counts wherever a file holds a single value of it (a partition column, or min = max), so
+        a count over a long history reads no data. Files that may hold several of the values
+        asked about are read, through a scan that skips the rest."""
+        wanted = None if values is None else sorted(set(values))
+        delta = self._open(table, version)
+        if delta is None or wanted == []:
+            return {}
+        actions = pl.DataFrame(delta.get_add_actions(flatten=True))
+        if f"partition.{column}" in actions.columns:
+            value = pl.col(f"partition.{column}")
+        elif {f"min.{column}", f"max.{column}", f"null_count.{column}"} <= set(actions.columns):
+            value = pl.when((pl.col(f"min.{column}") == pl.col(f"max.{column}")) & (pl.col(f"null_count.{column}") == 0)).then(
+                pl.col(f"min.{column}")
+            )
+        else:
+            value = pl.lit(None)
+        files = actions.select(pl.col("num_records"), value.alias("value"), *_bounds(actions, column))
+        single = files.filter(pl.col("value").is_not_null() & pl.col("num_records").is_not_null())
+        several = files.filter(pl.col("value").is_null() | pl.col("num_records").is_null())
+        if wanted is not None:
+            single = single.filter(pl.col("value").is_in(wanted))
+            several = several.filter(_may_hold_any(wanted))
+        counts = dict(single.group_by("value").agg(pl.col("num_records").sum()).iter_rows())
+        if several.height:  # read, through a scan that prunes by the same statistics
+            frame = pl.scan_delta(delta, storage_options=self.storage_options())
+            if wanted is not None:
+                frame = frame.filter(pl.col(column).is_in(wanted))
+            counts = dict(frame.group_by(column).agg(pl.len()).collect().iter_rows())
+        return {key: int(rows) for key, rows in counts.items() if rows}
+
     def replace_partitions(
         self,
         table: str,
@@ -432,6 +464,19 @@ def _record_batches(frames: Iterable[pl.DataFrame]) -> pa.RecordBatchReader:
             yield from frame.to_arrow().cast(first.schema).to_batches()
 
     return pa.RecordBatchReader.from_batches(first.schema, batches())
+
+
+def _bounds(actions: pl.DataFrame, column: str) -> list[pl.Expr]:
+    low, high = f"min.{column}", f"max.{column}"
+    if low in actions.columns and high in actions.columns:
+        return [pl.col(low).alias("low"), pl.col(high).alias("high")]
+    return [pl.lit(None).alias("low"), pl.lit(None).alias("high")]
+
+
+def _may_hold_any(values: list[object]) -> pl.Expr:
+    """A file may hold one of `values` unless its statistics' bounds exclude them all."""
+    unknown = pl.col("low").is_null() | pl.col("high").is_null()
+    return unknown | pl.any_horizontal(*(pl.lit(value).is_between(pl.col("low"), pl.col("high")) for value in values))
 
 
 def _files_may_hold(delta: DeltaTable, column: str, values: Sequence[object]) -> bool:

@@ -43,7 +43,8 @@ _COMMIT_ATTEMPTS = 8
 _SIGNED = {pl.UInt8: pl.Int16, pl.UInt16: pl.Int32, pl.UInt32: pl.Int64, pl.UInt64: pl.Int64}
 ROW_GROUP_SIZE = 32_768  # small: a reader filtering on a sorted column skips most of a file
 _WRITERS = 4  # files written at once
-_STATISTICS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.Float32, pl.Float64, pl.Date)
+# Strings too: readers skip files by id ranges (basket ids grow with time), and checks look ids up that way.
+_STATISTICS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.Float32, pl.Float64, pl.Date, pl.String)
 
 
 class UnsupportedReplace(Exception):
@@ -167,7 +168,7 @@ def _escape(value: str | None) -> str:
 
 def _statistics(frame: pl.DataFrame, partition_by: list[str]) -> dict[tuple, dict]:
     """Per partition (values of `partition_by`, as `partition_by(as_dict=True)` keys them): numRecords,
-    and min/max/nullCount for numbers and dates, what readers use to skip files. One query for all."""
+    and min/max/nullCount for numbers, dates and strings, what readers use to skip files. One query for all."""
     columns = [name for name, dtype in frame.schema.items() if isinstance(dtype, _STATISTICS) and name not in partition_by]
     aggregations = [
         pl.len().alias("rows"),

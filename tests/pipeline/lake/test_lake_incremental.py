@@ -301,3 +301,55 @@ def test_a_new_week_on_s3_rewrites_only_that_week(aws, tmp_path, weeks_dir):
     for table in DOWNSTREAM:  # a file's version is its ETag on S3, its sha256 on a disk
         on_s3, on_disk = (content(each, table).drop("source_fingerprint", strict=False) for each in (lake, local))
         assert on_s3.equals(on_disk), table
+
+
+def test_the_checks_still_fail_on_bad_rows_of_a_new_week(tmp_path, weeks_dir):
+    """The checks count a landed week's rows from the Delta log (files that hold one week) and read
+    gold's week once for its three checks: a lost line, a basket with disagreeing lines, raw rows
+    missing for a logged week, each still fails its check, and names what it checked."""
+    from retail_assets.defs.ingest.checks import raw_rows_reconcile_with_landed_files
+
+    files = sorted(weeks_dir.glob("transactions_*.csv"))
+    lake = LocalLake(tmp_path / "lake")
+    land(lake, *files[:4])
+    build(lake)
+    land(lake, files[4])
+    build(lake)
+    last = int(files[4].stem[-6:])
+    assert all(finding.passed for finding in checks(lake)) and raw_rows_reconcile_with_landed_files(lake=lake).passed
+    scope = {"partitions": "all", "weeks": str(last)}
+
+    silver = lake.scan(tables.SILVER).filter(pl.col("shop_week") == last).collect()
+    lake.replace_where(tables.SILVER, silver.slice(1), tables.BY_REGION_AND_TYPE, "shop_week", [last], properties=scope)
+    lost = invariants.silver_keeps_every_raw_row(lake)
+    assert not lost.passed and lost.metadata["raw_rows"] == lost.metadata["silver_rows"] + 1 and lost.metadata["weeks_checked"] == str(last)
+    assert not invariants.gold_lines_add_up_to_silver(lake).passed  # gold still holds the lost line
+    lake.replace_where(tables.SILVER, silver, tables.BY_REGION_AND_TYPE, "shop_week", [last], properties=scope)
+    assert invariants.silver_keeps_every_raw_row(lake).passed and invariants.gold_lines_add_up_to_silver(lake).passed
+
+    gold = lake.scan(tables.GOLD).filter(pl.col("shop_week") == last).collect()
+    split = gold.with_columns(inconsistent_columns=pl.when(pl.int_range(pl.len()) == 0).then(1).otherwise(pl.col("inconsistent_columns")))
+    lake.replace_where(tables.GOLD, split, tables.BY_REGION_AND_TYPE, "shop_week", [last], properties=scope)
+    disagreeing = invariants.gold_attributes_agree(lake)
+    assert not disagreeing.passed and disagreeing.metadata["inconsistent_baskets"] == 1
+
+    raw = lake.scan(tables.RAW).filter(pl.col("shop_week") == last).collect()
+    lake.replace_partitions(tables.RAW, raw.head(0), ["shop_week"], [{"shop_week": last}])  # the week's rows gone
+    missing = raw_rows_reconcile_with_landed_files(lake=lake)
+    assert not missing.passed and set(missing.metadata["mismatched_weeks"].value) == {str(last)}
+    assert missing.metadata["mismatched_weeks"].value[str(last)]["raw"] == 0
+
+
+def test_a_whole_table_check_after_a_full_rebuild_reads_what_the_log_cannot_count(tmp_path, weeks_dir):
+    """A full rebuild writes files holding many weeks: their rows per week are read, not taken from the log."""
+    files = sorted(weeks_dir.glob("transactions_*.csv"))
+    lake = LocalLake(tmp_path / "lake")
+    land(lake, *files[:3])
+    build(lake)
+    assert invariants.silver_keeps_every_raw_row(lake).metadata["weeks_checked"] == "whole table"
+    silver = lake.scan(tables.SILVER).collect()
+    lake.overwrite_table(tables.SILVER, silver.slice(1), tables.BY_REGION_AND_TYPE, properties={"partitions": "all", "weeks": "all"})
+    lost = invariants.silver_keeps_every_raw_row(lake)
+    assert not lost.passed and lost.metadata["raw_rows"] == lost.metadata["silver_rows"] + 1
+    weekly = lake.rows_by(tables.SILVER, "shop_week")
+    assert weekly == dict(silver.slice(1).group_by("shop_week").len().iter_rows())
