@@ -25,7 +25,8 @@ from retail_model.lake import Lake
 def raw_transactions(context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake]) -> dg.MaterializeResult:
     """Typed transaction lines of each landed weekly file; lines that break the data contract go to quarantine."""
     landed = {f.week: f for f in landed_files(lake)}
-    missing = [week for week in context.partition_keys if week not in landed]
+    weeks = context.partition_keys  # each access asks the instance again: once per step
+    missing = [week for week in weeks if week not in landed]
     if missing:
         raise dg.Failure(f"no landed file for week(s) {', '.join(missing)}: expected {lake.uri_of(landed_key(missing[0]))}")
     regions: set[str] = set()
@@ -33,7 +34,7 @@ def raw_transactions(context: dg.AssetExecutionContext, lake: dg.ResourceParam[L
     def on_week(week: str, result: IngestResult) -> None:
         regions.update(result.kept["store_region"].unique().to_list())
 
-    report = load_weeks(lake, [landed[week] for week in context.partition_keys], context.run.run_id, on_week=on_week)
+    report = load_weeks(lake, [landed[week] for week in weeks], context.run.run_id, on_week=on_week)
     # One line for the run, not one per week: each log line is an event the instance stores, and
     # the per-week counts are in the metadata (`lines_by_week`).
     context.log.info(
