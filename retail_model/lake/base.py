@@ -110,8 +110,7 @@ class Lake(ABC):
 
     def table_version(self, table: str) -> int | None:
         """The latest committed version, or None when the table has never been written."""
-        delta = self._open(table)
-        return None if delta is None else delta.version()
+        return self._latest_version(table)  # no handle pinned at it: a writer asks this after every commit
 
     def snapshot(self, table: str, version: int | None = None) -> TableSnapshot | None:
         """The table at `version` (default: the latest), or None when it does not exist yet."""
@@ -281,17 +280,9 @@ class Lake(ABC):
         options = self.storage_options()
         key = (table, tuple(sorted((options or {}).items())))
         if version is None:
-            trackers = self._handles().trackers.__dict__
-            tracker = trackers.get(key)
-            try:
-                if tracker is None:
-                    tracker = trackers[key] = DeltaTable(self.table_uri(table), storage_options=options)
-                else:
-                    tracker.update_incremental()
-            except TableNotFoundError:
-                trackers.pop(key, None)
+            version = self._latest_version(table)
+            if version is None:
                 return None
-            version = tracker.version()
         handles = self._handles()
         with handles.guard:
             pinned = handles.pinned.pop((key, version), None)
@@ -305,6 +296,21 @@ class Lake(ABC):
             while len(handles.pinned) > _PINNED_HANDLES:
                 handles.pinned.pop(next(iter(handles.pinned)))
         return pinned
+
+    def _latest_version(self, table: str) -> int | None:
+        options = self.storage_options()
+        key = (table, tuple(sorted((options or {}).items())))
+        trackers = self._handles().trackers.__dict__
+        tracker = trackers.get(key)
+        try:
+            if tracker is None:
+                tracker = trackers[key] = DeltaTable(self.table_uri(table), storage_options=options)
+            else:
+                tracker.update_incremental()
+        except TableNotFoundError:
+            trackers.pop(key, None)
+            return None
+        return tracker.version()
 
     def _handles(self) -> _Handles:
         handles = self.__dict__.get("_delta_handles")
