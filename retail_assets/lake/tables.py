@@ -160,7 +160,9 @@ def _update_silver(lake: Lake, upstream: TableSnapshot, weeks: set[int]) -> Rebu
     version = lake.replace_where(
         SILVER, chunks, BY_REGION_AND_TYPE, "shop_week", sorted(affected), lineage=lineage, properties=_scope(True, affected)
     )
-    if before is not None and (affected or set_aside.height):
+    # Usually no basket of these weeks is set aside, now or before: then the table stays as it is.
+    unchanged = not set_aside.height and not lake.rows_by(BASKET_QUARANTINE, "shop_week", sorted(affected))
+    if before is not None and not unchanged:
         kept = before.filter(~pl.col("shop_week").is_in(sorted(affected))).collect()
         lake.overwrite_table(BASKET_QUARANTINE, pl.concat([kept, set_aside], how="diagonal_relaxed"), lineage=lineage)
     elif before is None:
