@@ -209,7 +209,10 @@ class Lake(ABC):
         replaced and the commit records only `lineage` and `properties`. Returns the new version.
 
         Only the files whose statistics say they may hold such rows are read and rewritten, so the
-        cost follows the rows replaced, not the size of the table.
+        cost follows the rows replaced, not the size of the table. When no file may hold them (a
+        new week), nothing is read: the rows are appended by the lake's own writer, and if another
+        writer committed such rows in between, `LakeError` says so (run the step again: that
+        replace then removes both writers' rows).
         """
         if not values:
             return self._write(table, frame, lineage, properties, mode="append", partition_by=partition_by)

@@ -1,4 +1,4 @@
-"""Writing Delta tables quickly: Parquet files written by pyarrow, committed in one Delta transaction.
+"""Writing Delta tables quickly: Parquet files written by polars, committed in one Delta transaction.
 
 deltalake's own writer checks every row against the overwrite predicate and writes one file at a
 time; on a real-size lake it was over half of the pipeline's time. Here each frame is split by
@@ -6,7 +6,8 @@ partition in polars, each part is written as a Parquet file (small row groups, m
 for the columns readers filter on) through the `Lake`'s object operations, and the files are
 committed with `create_write_transaction`: one atomic commit that removes the replaced partitions
 and adds the new files, exactly as a Delta writer does. Readers of any engine see a normal Delta
-table.
+table. `Lake.replace_where` uses it too when no file can hold the rows being replaced (a new
+week): an append, with no file of the table read.
 """
 
 from __future__ import annotations
