@@ -353,3 +353,39 @@ def test_a_whole_table_check_after_a_full_rebuild_reads_what_the_log_cannot_coun
     assert not lost.passed and lost.metadata["raw_rows"] == lost.metadata["silver_rows"] + 1
     weekly = lake.rows_by(tables.SILVER, "shop_week")
     assert weekly == dict(silver.slice(1).group_by("shop_week").len().iter_rows())
+
+
+def test_gold_checks_share_a_step_yet_run_alone_and_the_unique_basket_check_still_blocks(tmp_path, weeks_dir):
+    """Gold's three checks are one step (one read of the new weeks); the UI can still run one of
+    them alone, and a failed `gold_basket_ids_unique` still keeps basket_features from running."""
+    import dagster as dg
+
+    from retail_assets.defs.features.assets import basket_features
+    from retail_assets.defs.lake.checks import gold_checks
+
+    files = sorted(weeks_dir.glob("transactions_*.csv"))
+    lake = LocalLake(tmp_path / "lake")
+    land(lake, *files)
+    build(lake)
+    gold_key = dg.AssetKey("gold_baskets")
+    lines = dg.AssetCheckKey(gold_key, "gold_lines_match_silver")
+    unique = dg.AssetCheckKey(gold_key, "gold_basket_ids_unique")
+    one_check = dg.define_asset_job("one_check", selection=dg.AssetSelection.checks(lines))
+    with_features = dg.define_asset_job("with_features", selection=dg.AssetSelection.checks(unique) | dg.AssetSelection.assets(basket_features))
+    definitions = dg.Definitions(
+        assets=[dg.AssetSpec(gold_key), basket_features], asset_checks=[gold_checks], jobs=[one_check, with_features], resources={"lake": lake}
+    )
+    with dg.instance_for_test() as instance:
+        result = definitions.resolve_job_def("one_check").execute_in_process(instance=instance)
+        assert [(e.check_name, e.passed) for e in result.get_asset_check_evaluations()] == [("gold_lines_match_silver", True)]
+
+        gold = lake.scan(tables.GOLD).collect()
+        last = int(files[4].stem[-6:])
+        stray = gold.filter(pl.col("shop_week") == int(files[1].stem[-6:])).head(1).with_columns(shop_week=pl.lit(last, pl.Int32()))
+        week = pl.concat([gold.filter(pl.col("shop_week") == last), stray])
+        lake.replace_where(tables.GOLD, week, tables.BY_REGION_AND_TYPE, "shop_week", [last], properties={"partitions": "all", "weeks": str(last)})
+        features_before = lake.table_version(tables.FEATURES)
+        result = definitions.resolve_job_def("with_features").execute_in_process(instance=instance, raise_on_error=False)
+        assert [(e.check_name, e.passed) for e in result.get_asset_check_evaluations()] == [("gold_basket_ids_unique", False)]
+        assert not result.success and not result.asset_materializations_for_node("basket_features")
+        assert lake.table_version(tables.FEATURES) == features_before
