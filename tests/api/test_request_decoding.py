@@ -4,14 +4,18 @@ checking structs give."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
+import string
 
 import msgspec
 import pytest
 
 from retail_api import schemas
-from retail_api.decoding import RequestDecoder
+from retail_api.decoding import STORE_REGIONS, RequestDecoder
 from retail_api.schemas import BasketIn, BatchIn
+from retail_model.domains import STORE_REGION_PATTERN
 from tests.api.test_log_shipper_decoding import BASKETS
 
 _BLANK_SPELLINGS = {
@@ -92,3 +96,27 @@ def test_only_the_blank_code_checks_are_skipped():
     with_post_init = {name for name, value in vars(schemas).items()
                       if isinstance(value, type) and issubclass(value, msgspec.Struct) and "__post_init__" in vars(value)}  # fmt: skip
     assert with_post_init == {"BasketLineIn", "CustomerIn", "BasketIn"}
+
+
+def test_the_store_regions_are_exactly_what_the_pattern_accepts():
+    """The fast path checks a region by membership instead of the pattern: the two must agree on
+    every string the pattern could accept (ASCII only: its classes hold only ASCII characters;
+    at most 3 characters: max_length)."""
+    pattern = re.compile(STORE_REGION_PATTERN)
+    alphabet = string.printable
+    accepted = {"".join(chars) for size in (1, 2, 3) for chars in itertools.product(alphabet, repeat=size) if pattern.search("".join(chars))}
+    assert accepted == set(STORE_REGIONS)
+
+
+@pytest.mark.parametrize("region", ["E02", "Z99", "A00"])
+def test_a_valid_region_takes_the_fast_path(region):
+    body = json.dumps({"baskets": [BASKETS["minimal, anonymous"] | {"store_region": region}]}).encode()
+    assert type(RequestDecoder(BatchIn).decode(body).baskets[0]).__name__ == "BasketInFast"
+
+
+@pytest.mark.parametrize("region", ["e02", "E2", "E020", "É02", "E0٢", "E02\n"])
+def test_an_invalid_region_gets_the_pattern_refusal(region):
+    body = json.dumps(BASKETS["minimal, anonymous"] | {"store_region": region}).encode()
+    expected = _refusal(msgspec.json.Decoder(BasketIn).decode, body)
+    assert "store_region" in expected
+    assert _refusal(RequestDecoder(BasketIn).decode, body) == expected
