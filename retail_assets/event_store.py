@@ -24,15 +24,18 @@ README, "The lake"):
 `base_dir` is where Dagster's own SQLite storage keeps the event log, so an existing home keeps
 its history when it switches.
 
-It also keeps its connection to the index database open between calls, where Dagster's opens a
-new engine and connection for every read and write: closing the last connection to a database
-in WAL mode checkpoints it (two fsyncs), which made each index write cost about 2.7 ms instead of
-0.04 ms (bench/README.md, "Orchestration per week"). With the connection kept, commits to the
-index use `synchronous=NORMAL`, SQLite's recommended setting for WAL: a crash of the process
-loses nothing, a power cut may lose the last commits before the next checkpoint, and the
-database is never corrupted. Each run's own database is still opened and closed per call: the
-webserver shows a running run's new events when that file changes, which is the checkpoint the
-close makes.
+It also spends less per call than Dagster's, which builds a new engine and connection for every
+read and write (a landing's two runs made about 500):
+- the index database's connection stays open. Closing the last connection to a database in WAL
+  mode checkpoints it (two fsyncs), so each index write cost a few milliseconds instead of a few
+  hundredths (`bench/sqlite_commits.py`). Its commits use `synchronous=NORMAL`, SQLite's
+  recommended setting for WAL: a crash of the process loses nothing, a power cut may lose the
+  last commits before the next checkpoint, the database is never corrupted.
+- a run's own database is still opened and closed per call: the webserver's live run log
+  follows changes to that file, which is the checkpoint the close makes.
+- a new run's database is a copy of one Dagster's own `_initdb` made (schema, WAL mode, alembic
+  stamp), kept next to the runs' databases, instead of alembic setting up every run's anew.
+- `has_table` is remembered once a table exists.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data=None) -> None:
         self._engines: dict[str, sa.Engine] = {}  # before Dagster's __init__, which may reindex through _connect
         self._engines_pid = os.getpid()
+        self._tables_present: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -82,14 +86,20 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn, conn.begin():
                 yield conn
 
+    def has_table(self, table_name: str) -> bool:
+        """Dagster's answer, remembered once a table exists (tables are added by upgrades, never
+        dropped): Dagster asks before every dynamic-partition lookup and every asset event's tags,
+        and each answer opened a new engine on the index (60 a landing)."""
+        if table_name not in self._tables_present and super().has_table(table_name):
+            self._tables_present.add(table_name)
+        return table_name in self._tables_present
+
     def _engine(self, shard: str) -> sa.Engine:
         if self._engines_pid != os.getpid():  # a forked child opens its own connections, never its parent's
             self._engines, self._engines_pid = {}, os.getpid()
         engine = self._engines.pop(shard, None)
         if engine is None:
-            engine = _index_engine(self.conn_string_for_shard(shard)) if shard == INDEX_SHARD_NAME else sa.create_engine(
-                self.conn_string_for_shard(shard), poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
-            )
+            engine = _sqlite_engine(self.conn_string_for_shard(shard), keep_connection=shard == INDEX_SHARD_NAME)
         self._engines[shard] = engine  # last used last: the oldest run's engine goes first
         if len(self._engines) > RUN_ENGINES_KEPT + 1:
             oldest = next(name for name in self._engines if name != INDEX_SHARD_NAME)
@@ -168,17 +178,18 @@ def _stamped(path: Path) -> bool:
         return False
 
 
-def _index_engine(url: str) -> sa.Engine:
-    """The index database's engine: one connection kept open (the storage's lock lets one caller
-    use it at a time, from any thread), `synchronous=NORMAL` when the database is in WAL mode (as
-    Dagster creates it; in other journal modes NORMAL is less safe, so they keep SQLite's FULL)."""
-    engine = sa.create_engine(
-        url,
-        poolclass=QueuePool,
-        pool_size=1,
-        max_overflow=4,  # Dagster's _initdb opens a second connection to inspect a new database
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
-    )
+def _sqlite_engine(url: str, keep_connection: bool) -> sa.Engine:
+    """An engine on one database: the index's keeps one connection open (the storage's lock lets
+    one caller use it at a time, from any thread), a run's opens and closes one per call (the close
+    checkpoints the file the live log watches). Both commit with `synchronous=NORMAL` when the
+    database is in WAL mode, as Dagster creates it: a run's database is still synced at each close's
+    checkpoint; in other journal modes NORMAL is less safe, so they keep SQLite's FULL."""
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+    if keep_connection:
+        # max_overflow: Dagster's _initdb opens a second connection to inspect a new database
+        engine = sa.create_engine(url, poolclass=QueuePool, pool_size=1, max_overflow=4, connect_args=connect_args)
+    else:
+        engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
 
     @sa.event.listens_for(engine, "connect")
     def _sync_normal_in_wal(dbapi_connection, _record) -> None:
