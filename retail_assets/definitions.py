@@ -19,8 +19,10 @@ def defs() -> dg.Definitions:
     each load (paid by the CLI, every run worker and every step process; bench/README.md)."""
     tree = dg.ComponentTree.for_project(path_within_project=Path(__file__).parent)
     with warnings.catch_warnings():
-        # The module loader the defs folder uses is a preview API; load_from_defs_folder silences it too.
+        # As load_from_defs_folder does: its module loader is a preview API and the assets' BackfillPolicy
+        # a beta one; a deprecation still warns.
         warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
         loaded = tree.build_defs(tree.defs_module_path)
     with_executor = dg.Definitions.merge(loaded, dg.Definitions(executor=_step_executor(), component_tree=tree))
     return with_sensor_interval(with_executor, get_environment().sensor_interval_seconds)
