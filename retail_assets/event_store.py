@@ -130,13 +130,17 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         engine = sa.create_engine(f"sqlite:///{draft}", poolclass=NullPool)
         try:
             self._initdb(engine)
+            engine.dispose()
+            if Path(f"{draft}-wal").exists():  # not checkpointed into the file: a copy would miss the schema
+                return False
+            os.replace(draft, template)
+            return True
+        except (OSError, sa.exc.SQLAlchemyError, sqlite3.Error):
+            return False  # no template: Dagster's _initdb sets up each run's database, as it always did
         finally:
             engine.dispose()
-        if Path(f"{draft}-wal").exists():  # not checkpointed into the file: copying it would lose the schema
-            draft.unlink()
-            return False
-        os.replace(draft, template)
-        return True
+            for leftover in (draft, Path(f"{draft}-wal"), Path(f"{draft}-shm")):
+                leftover.unlink(missing_ok=True)
 
     def dispose(self) -> None:
         super().dispose()
