@@ -1,6 +1,7 @@
 """The Dagster code location: everything under defs/ (assets, checks, sensors, schedules, resources)."""
 
 import pkgutil
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -12,8 +13,18 @@ from retail_assets.settings import get_environment
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    with_executor = dg.Definitions.merge(loaded, dg.Definitions(executor=_step_executor()))
+    """What `load_from_defs_folder` loads, without the JSON schema of every component type the
+    installed Dagster packages offer, which it adds for the `dg` tooling's component catalog: this
+    project declares no YAML components, and building those schemas was about three quarters of
+    each load (paid by the CLI, every run worker and every step process; bench/README.md)."""
+    tree = dg.ComponentTree.for_project(path_within_project=Path(__file__).parent)
+    with warnings.catch_warnings():
+        # As load_from_defs_folder does: its module loader is a preview API and the assets' BackfillPolicy
+        # a beta one; a deprecation still warns.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        loaded = tree.build_defs(tree.defs_module_path)
+    with_executor = dg.Definitions.merge(loaded, dg.Definitions(executor=_step_executor(), component_tree=tree))
     return with_sensor_interval(with_executor, get_environment().sensor_interval_seconds)
 
 

@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 from rich.progress import Progress
 
+from retail_assets.event_store import instance_settings
 from retail_assets.sample_data import generate_sample_data
 from retail_model.lake import LocalLake
 from retail_model.settings import AwsSettings
@@ -70,7 +71,8 @@ def lake_env(tmp_path_factory) -> Iterator[tuple[Path, Path]]:
     root = tmp_path_factory.mktemp("lake_env")
     lake, home = root / ".retail", root / "dagster_home"  # named like the default lake
     home.mkdir()
-    (home / "dagster.yaml").write_text("")
+    # The dagster.yaml `retail-mlops materialize` and `make ui` write into a new home: the project's event log.
+    (home / "dagster.yaml").write_text(instance_settings(home))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RETAIL_LAKE", str(lake))
         patch.setenv("DAGSTER_HOME", str(home))

@@ -245,3 +245,19 @@ def test_loading_the_code_location_leaves_the_model_libraries_unloaded():
              "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'matplotlib', 'xgboost', 'sagemaker'}))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_loading_the_code_location_prints_no_warnings(tmp_path):
+    """What the CLI, `dagster dev` and every run worker print when they load the code location: no
+    Dagster beta or preview notices (the assets' BackfillPolicy, the defs-folder loader)."""
+    import os
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [sys.executable, "-W", "always", "-c", "from retail_assets.definitions import defs; defs()"],
+        env={**os.environ, "RETAIL_LAKE": str(tmp_path / "lake"), "XDG_RUNTIME_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert "Warning" not in loaded.stderr, loaded.stderr
