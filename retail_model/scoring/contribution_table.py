@@ -62,47 +62,71 @@ class ScoringTable:
     def explain(self, row: Mapping[str, float], k: int) -> tuple[list[float], list[ClassExplanation]]:
         """The basket's probabilities (as `scorer.probabilities_one`) and its classes (as `ContributionTable.explain`)."""
         names, values, found = known_rows(self.rows, row)
+        if not found:
+            return self.link_one(list(self.margin_intercept)), classes_of(self.table.intercept, names, values, [], k)
         columns = list(zip(*found))
         width = 2 * len(self.table.intercept)
-        if columns:
-            margins = [sum(map(mul, values, column), start) for start, column in zip(self.margin_intercept, columns[width:], strict=True)]
-        else:
-            margins = list(self.margin_intercept)
-        return self.link_one(margins), classes_of(self.table.intercept, names, values, columns[:width], k)
+        scaled = _scaled(values)
+        # value x weight for the few scaled features, the weight itself for the rest (x 1.0 is exact):
+        # the very terms, in the same order, that the scorer's sum(map(mul, ...)) adds.
+        margins = [sum(_terms(column, values, scaled), start) for start, column in zip(self.margin_intercept, columns[width:], strict=True)]
+        return self.link_one(margins), classes_of(self.table.intercept, names, values, columns[:width], k, scaled)
 
 
-def classes_of(intercept: tuple[float, ...], names: list[str], values: list[float], columns: list[tuple[float, ...]], k: int) -> list[ClassExplanation]:
+def classes_of(
+    intercept: tuple[float, ...], names: list[str], values: list[float], columns: list[tuple[float, ...]], k: int, scaled: list[int] | None = None
+) -> list[ClassExplanation]:
     """Each class's explanation from the basket's columns: per class its contributions per unit, then per class their magnitudes."""
     if not names:
         return [ClassExplanation(base, base, [], 0.0) for base in intercept]
-    # Most features are indicators with value 1, whose contribution is the table's entry and its
-    # magnitude the precomputed one: only the others (the basket's measures) are multiplied.
-    scaled = [position for position, value in enumerate(values) if value != 1.0]
-    multiply = len(scaled) * 4 > len(values)  # mostly measures: multiplying every column in C is cheaper
+    if scaled is None:
+        scaled = _scaled(values)
     picks = min(k, len(names))
     classes = []
     for base, column, sizes in zip(intercept, columns, columns[len(intercept) :], strict=False):
-        if multiply:
-            terms = list(map(mul, values, column))
+        terms = _terms(column, values, scaled)
+        if scaled is _ALL:
             magnitudes = list(map(abs, terms))
         elif scaled:
-            terms, magnitudes = list(column), list(sizes)
+            magnitudes = list(sizes)
             for position in scaled:
-                term = terms[position] = values[position] * column[position]
-                magnitudes[position] = abs(term)
+                magnitudes[position] = abs(terms[position])
         else:
-            terms, magnitudes = column, sizes
+            magnitudes = sizes
         score = sum(terms, base)  # intercept first, then each feature in order, as the numpy path adds them
-        chosen = []
+        chosen, total = [], 0.0
         # The k largest magnitudes by one sort (C compares floats fast there), then where each is:
         # equal magnitudes are taken in the basket's order, the first of them first.
         start, previous = 0, None
         for magnitude in sorted(magnitudes, reverse=True)[:picks]:
             position = magnitudes.index(magnitude, start if magnitude == previous else 0)
             start, previous = position + 1, magnitude
-            chosen.append((names[position], terms[position]))
-        classes.append(ClassExplanation(score, base, chosen, score - base - sum(term for _, term in chosen)))
+            chosen.append((names[position], term := terms[position]))
+            total += term
+        classes.append(ClassExplanation(score, base, chosen, score - base - total))
     return classes
+
+
+_ALL: list[int] = []  # _scaled's answer when most values are not 1: every column is multiplied
+
+
+def _scaled(values: list[float]) -> list[int]:
+    """Where the values other than 1 are: most features are indicators (1), whose contribution is the
+    table's entry itself and their magnitude the precomputed one; only the rest (the basket's
+    measures) need multiplying. _ALL when they are most of them (one multiplication in C per column is cheaper)."""
+    scaled = [position for position, value in enumerate(values) if value != 1.0]
+    return _ALL if len(scaled) * 4 > len(values) else scaled
+
+
+def _terms(column: tuple[float, ...], values: list[float], scaled: list[int]) -> list[float] | tuple[float, ...]:
+    if scaled is _ALL:
+        return list(map(mul, values, column))
+    if not scaled:
+        return column
+    terms = list(column)
+    for position in scaled:
+        terms[position] = values[position] * column[position]
+    return terms
 
 
 def contribution_table(scorer: Scorer) -> ContributionTable | None:
