@@ -84,15 +84,16 @@ def classes_of(
     picks = min(k, len(names))
     classes = []
     for base, column, sizes in zip(intercept, columns, columns[len(intercept) :], strict=False):
-        terms = _terms(column, values, scaled)
         if scaled is _ALL:
+            terms = list(map(mul, values, column))
             magnitudes = list(map(abs, terms))
         elif scaled:
-            magnitudes = list(sizes)
+            terms, magnitudes = list(column), list(sizes)
             for position in scaled:
-                magnitudes[position] = abs(terms[position])
+                term = terms[position] = values[position] * column[position]
+                magnitudes[position] = abs(term)
         else:
-            magnitudes = sizes
+            terms, magnitudes = column, sizes
         score = sum(terms, base)  # intercept first, then each feature in order, as the numpy path adds them
         chosen, total = [], 0.0
         # The k largest magnitudes by one sort (C compares floats fast there), then where each is:
