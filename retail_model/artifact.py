@@ -74,6 +74,7 @@ class PriceSensitivityModel:
         self.training_metrics: dict[str, Any] = {}  # metrics.json from the model directory, when loaded
         # Where each pipeline output column lands among OUTPUT_CODES (a class training lacked stays 0).
         self._codes = classes
+        self._class_names = [CLASS_BY_CODE[code] for code in classes]
         self._output_columns = [OUTPUT_CODES.index(code) for code in classes]
         self._scorer: Scorer | None = None
         self._table: ContributionTable | None | bool = False  # False: not built yet; None: not applicable
@@ -213,17 +214,17 @@ class PriceSensitivityModel:
 
         For linear models and their blends each feature is looked up once for both (`ScoringTable`).
         """
-        self._contribution_table()
+        if self._table is False:
+            self._contribution_table()
         joint = self._scoring_table
         if joint is None:
             [code], [probabilities] = self.score([row])
             link, [classes] = self.explain([row], k)
             return code, probabilities, link, classes
         probabilities, explained = joint.explain(row, k)
-        codes = self._codes
         [placed] = self._placed([probabilities])
-        classes = dict(zip(map(CLASS_BY_CODE.__getitem__, codes), explained, strict=True))
-        return codes[probabilities.index(max(probabilities))], placed, joint.table.link, classes
+        classes = dict(zip(self._class_names, explained, strict=True))
+        return self._codes[probabilities.index(max(probabilities))], placed, joint.table.link, classes
 
     def explain(self, rows: Sequence[Mapping[str, float]], k: int) -> tuple[str, list[dict[str, ClassExplanation]]]:
         """Each row's per-class score, intercept and top-k feature contributions (retail_model.scoring.explain).
