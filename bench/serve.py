@@ -8,9 +8,9 @@ on CPU 1 and posts real baskets from the model's held-out test weeks, round robi
 time. The API runs as in production: API key on, metrics on, the prediction log capturing 100%
 (its shipper process, a child of the API, shares CPU 0; its CPU is printed beside the API's);
 the single-basket and batch runs are repeated with the prediction log off, and the single-basket
-run once more answering with `"explain": 3` (after the shipper has caught up with the run before, as
-it had before that run). `--only explain` runs just that pair, on one server, and prints its
-ratio (for iterating on explanations: a minute instead of several). One service runs at a time. Before timing, both
+run once more answering with `"explain": 3`. `--only explain` runs just that pair, on one server,
+and prints its ratio (for iterating on explanations: a minute instead of several). One service
+runs at a time. Before timing, both
 answer the same baskets and must agree on every class. Printed: requests/s, p50/p90/p99 and CPU
 per request (API process, shipper) for each, the ratios against the targets (capture on/off,
 explain/no explain, API/naive, batch baskets/s), and basket_predictions' batch scoring baskets/s
@@ -100,10 +100,11 @@ def main() -> None:
             results["batch_off"] = _wrk(wrk, work, base + "/v1/predict/batch", "batch.txt", args.seconds, args.connections, pid)
         with _server(api_command, api_env | {"RETAIL_PREDICTION_LOG_CAPTURE_PERCENT": "100"}) as (base, pid):
             shipper_started = _cpu_seconds(*_children(pid))
-            results["api"] = _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections, pid)
-            _drain_log(base)  # the explain run starts, as the run before it did, with the shipper idle
-            results["explain"] = _wrk(wrk, work, base + "/v1/predict", "explain.txt", args.seconds, args.connections, pid)
-            results["batch"] = _wrk(wrk, work, base + "/v1/predict/batch", "batch.txt", args.seconds, args.connections, pid)
+            # Each run starts with the spool empty and is charged the shipping of its own rows,
+            # catch-up included: no run pays for the backlog of the one before it.
+            results["api"] = _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections, pid, base)
+            results["explain"] = _wrk(wrk, work, base + "/v1/predict", "explain.txt", args.seconds, args.connections, pid, base)
+            results["batch"] = _wrk(wrk, work, base + "/v1/predict/batch", "batch.txt", args.seconds, args.connections, pid, base)
             log_rows = _drain_log(base)
             log_rows["shipper_cpu_s"] = _cpu_seconds(*_children(pid)) - shipper_started  # its runs and its catch-up
         with _server(naive_command, naive_env) as (base, pid):
@@ -128,9 +129,8 @@ def _arguments() -> argparse.Namespace:
 def _explain_pair(wrk: str, work: Path, args: argparse.Namespace, api_command: list[str], api_env: dict[str, str]) -> dict:
     """The single-basket runs without and with `"explain": 3`, on one server with capture 100%, as in the full run."""
     with _server(api_command, api_env | {"RETAIL_PREDICTION_LOG_CAPTURE_PERCENT": "100"}) as (base, pid):
-        results = {"api": _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections, pid)}
-        _drain_log(base)
-        results["explain"] = _wrk(wrk, work, base + "/v1/predict", "explain.txt", args.seconds, args.connections, pid)
+        results = {"api": _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections, pid, base)}
+        results["explain"] = _wrk(wrk, work, base + "/v1/predict", "explain.txt", args.seconds, args.connections, pid, base)
     return results
 
 
@@ -238,12 +238,18 @@ def _check_agreement(api_command, api_env, naive_command, naive_env, bodies: lis
         sys.exit("the baseline answers differently from the API: the comparison would be meaningless")
 
 
-def _wrk(wrk: str, work: Path, url: str, bodies: str, seconds: int, connections: int, server_pid: int) -> dict:
+def _wrk(wrk: str, work: Path, url: str, bodies: str, seconds: int, connections: int, server_pid: int, log: str | None = None) -> dict:
+    """One timed wrk run after a warm-up. With `log` (the base URL of a server that captures), the
+    run starts once the shipper has sent every row before it, and its shipper CPU is counted until
+    the shipper has sent the run's own rows too (the seconds that takes after the run: `catch_up_s`)."""
+
     def command(duration: int) -> list[str]:
         return [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(work / "post.lua"), url,
                 "--", str(work / bodies), KEY]  # fmt: skip
 
     subprocess.run(command(2), capture_output=True, check=True, preexec_fn=lambda: _pin(1))  # warm-up
+    if log is not None:
+        _drain_log(log)
     api_before, shipper_before = _cpu_seconds(server_pid), _cpu_seconds(*_children(server_pid))
     threads_before = _thread_cpu_seconds(server_pid)
     run = subprocess.run(command(seconds), capture_output=True, text=True, check=True, preexec_fn=lambda: _pin(1))
@@ -254,11 +260,14 @@ def _wrk(wrk: str, work: Path, url: str, bodies: str, seconds: int, connections:
     # process and its children (the log shipper) are counted apart, then together.
     requests = max(result["requests"], 1)
     result["api_cpu_us_per_request"] = (_cpu_seconds(server_pid) - api_before) * 1e6 / requests
-    result["shipper_cpu_us_per_request"] = (_cpu_seconds(*_children(server_pid)) - shipper_before) * 1e6 / requests
     # Of the API's CPU, its threads but the event loop's: the prediction log's writer (and the model poller, idle here).
     result["threads_cpu_us_per_request"] = (_thread_cpu_seconds(server_pid) - threads_before) * 1e6 / requests
+    result["shipper_during_us_per_request"] = (_cpu_seconds(*_children(server_pid)) - shipper_before) * 1e6 / requests
+    result["catch_up_s"] = _drain_log(log)["catch_up_s"] if log is not None else 0.0
+    result["shipper_cpu_us_per_request"] = (_cpu_seconds(*_children(server_pid)) - shipper_before) * 1e6 / requests
     result["cpu_us_per_request"] = result["api_cpu_us_per_request"] + result["shipper_cpu_us_per_request"]
-    result["cpu_share"] = result["cpu_us_per_request"] * result["requests"] / result["duration_us"]
+    # The share of a core the server had during the run (the shipper's catch-up after it left out).
+    result["cpu_share"] = (result["api_cpu_us_per_request"] + result["shipper_during_us_per_request"]) * result["requests"] / result["duration_us"]
     result["errors"] = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
     return result
 
@@ -374,12 +383,14 @@ def _report(results: dict, args: argparse.Namespace, log_rows: dict, scoring: di
     print(f"capture 100% / capture off: {capture_share:.0%} of the requests/s (target >= {TARGETS['capture_rps_share']:.0%}), "
           f"p99 {capture_p99:.2f}x (target <= {TARGETS['capture_p99_factor']:.0f}x); CPU per request {off['cpu_us_per_request']:,.0f} -> "
           f"{api['api_cpu_us_per_request']:,.0f} µs in the API (of which {api['threads_cpu_us_per_request']:,.0f} in its log writer thread) + "
-          f"{api['shipper_cpu_us_per_request']:,.0f} µs in the shipper")  # fmt: skip
+          f"{api['shipper_cpu_us_per_request']:,.0f} µs in the shipper ({api['shipper_during_us_per_request']:,.0f} during the run, "
+          f"the rest in the {api['catch_up_s']:.1f} s it took to catch up)")  # fmt: skip
     print(_explain_line(api, explained))
     print(f"batch endpoint ({args.batch_size} per request): {baskets_per_s:,.0f} baskets/s with capture 100%, {baskets_off:,.0f} with capture off "
           f"(target >= {TARGETS['batch_baskets_per_s']:,.0f}); CPU per basket {results['batch_off']['cpu_us_per_request'] / args.batch_size:.1f} µs off, "
           f"{batch['api_cpu_us_per_request'] / args.batch_size:.1f} µs in the API (of which {batch['threads_cpu_us_per_request'] / args.batch_size:.1f} "
-          f"in its log writer thread) + {batch['shipper_cpu_us_per_request'] / args.batch_size:.1f} µs in the shipper on")  # fmt: skip
+          f"in its log writer thread) + {batch['shipper_cpu_us_per_request'] / args.batch_size:.1f} µs in the shipper on "
+          f"({batch['shipper_during_us_per_request'] / args.batch_size:.1f} during the run, caught up {batch['catch_up_s']:.1f} s after it)")  # fmt: skip
     print(f"basket_predictions (batch scoring with top-3 explanations, in-process, CPU 0): {scoring['baskets_per_s']:,.0f} baskets/s "
           f"({scoring['baskets']:,} baskets of {scoring['weeks']} test weeks in {scoring['seconds']:.2f} s) = "
           f"{scoring['baskets_per_s'] / baskets_per_s:.2f}x the batch endpoint with capture")  # fmt: skip

@@ -28,6 +28,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from retail_api.decoding import unchecked
 from retail_api.prediction_spool import UNREADABLE, Answered, Captured, ready_segments
 from retail_api.schemas import BasketIn, BatchIn
 from retail_model.features import FEATURE_VERSION, basket_features
@@ -42,8 +43,9 @@ WRITTEN, WRITE_FAILURES, UNREADABLE_ROWS, READY = range(4)
 MAX_COMMIT_ROWS = 100_000
 MAX_BACKOFF_SECONDS = 60.0
 _decode = msgspec.json.Decoder(Captured).decode
-_decode_basket = msgspec.json.Decoder(BasketIn).decode
-_decode_batch = msgspec.json.Decoder(BatchIn).decode
+# The endpoint accepted these bodies: decoding them again skips its checks (retail_api.decoding).
+_decode_basket = msgspec.json.Decoder(unchecked(BasketIn)).decode
+_decode_batch = msgspec.json.Decoder(unchecked(BatchIn)).decode
 
 
 class Shipper:
@@ -164,8 +166,9 @@ def _read(segment: Path, counters: Any) -> list[Answered]:
 
 
 def rebuild(request: Captured) -> Answered:
-    """A spooled request's rows: its baskets' ids and features from the body, decoded and computed as the
-    endpoint did (the same decoder and basket_features), with the answer the API gave."""
+    """A spooled request's rows: its baskets' ids and features from the body, decoded as the endpoint
+    did (the same fields, without re-checking what it accepted) and computed by the same
+    basket_features, with the answer the API gave."""
     baskets = _decode_batch(request.body).baskets if request.batch else [_decode_basket(request.body)]
     if len(baskets) != len(request.codes) or len(request.probabilities) != len(request.codes):
         raise ValueError(f"{len(baskets)} baskets but {len(request.codes)} answers")

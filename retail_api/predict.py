@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from retail_api import asgi
 from retail_api.asgi import Refusal
 from retail_api.auth import API_KEY_HEADER, UNAUTHORIZED_MESSAGE, key_is_accepted
+from retail_api.decoding import RequestDecoder
 from retail_api.errors import error_body, validation_error_body
 from retail_api.explanations import explain, scored_and_explained
 from retail_api.metrics import ServiceMetrics
@@ -49,8 +50,8 @@ class PredictionEndpoints:
         self.max_body_bytes = settings.max_body_bytes
         self.max_batch_baskets = settings.max_batch_baskets
         self.max_basket_lines = settings.max_basket_lines
-        self._basket = msgspec.json.Decoder(BasketIn)
-        self._batch = msgspec.json.Decoder(BatchIn)
+        self._basket = RequestDecoder(BasketIn)
+        self._batch = RequestDecoder(BatchIn)
         self._encode = msgspec.json.Encoder().encode
 
     async def predict(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes], request_id: str) -> int:
