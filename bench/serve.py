@@ -8,7 +8,9 @@ on CPU 1 and posts real baskets from the model's held-out test weeks, round robi
 time. The API runs as in production: API key on, metrics on, the prediction log capturing 100%
 (its shipper process, a child of the API, shares CPU 0; its CPU is printed beside the API's);
 the single-basket and batch runs are repeated with the prediction log off, and the single-basket
-run once more answering with `"explain": 3`. One service runs at a time. Before timing, both
+run once more answering with `"explain": 3`. `--only explain` runs just that pair, on one server,
+and prints its ratio (for iterating on explanations: a minute instead of several). One service
+runs at a time. Before timing, both
 answer the same baskets and must agree on every class. Printed: requests/s, p50/p90/p99 and CPU
 per request (API process, shipper) for each, the ratios against the targets (capture on/off,
 explain/no explain, API/naive, batch baskets/s), and basket_predictions' batch scoring baskets/s
@@ -82,6 +84,12 @@ def main() -> None:
         api_env = {"RETAIL_LAKE": str(lake), "RETAIL_API_KEY": KEY, "RETAIL_MODEL_POLL_SECONDS": "5"}
         api_command = [str(BIN / "python"), "-m", "uvicorn", "retail_api.app:create_app", "--factory",
                        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        if args.only == "explain":
+            results = _explain_pair(wrk, work, args, api_command, api_env)
+            _print_rows(results, ("api", "explain"))
+            print("\n" + _explain_line(results["api"], results["explain"]))
+            print(_machine().replace("before the run", "after the run"))
+            return
         naive_command = [str(BIN / "python"), "-m", "uvicorn", "bench.naive_service:app", "--log-level", "warning"]
         naive_env = {"NAIVE_MODEL_DIR": str(model_dir)}
         _check_agreement(api_command, api_env, naive_command, naive_env, single[:50])
@@ -114,7 +122,16 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (clients)")
     parser.add_argument("--lines", type=int, default=18, help="lines per basket of the single-basket requests")
     parser.add_argument("--batch-size", type=int, default=500, help="baskets per batch request")
+    parser.add_argument("--only", choices=["explain"], help='only the single-basket runs without and with "explain": 3, and their ratio')
     return parser.parse_args()
+
+
+def _explain_pair(wrk: str, work: Path, args: argparse.Namespace, api_command: list[str], api_env: dict[str, str]) -> dict:
+    """The single-basket runs without and with `"explain": 3`, on one server with capture 100%, as in the full run."""
+    with _server(api_command, api_env | {"RETAIL_PREDICTION_LOG_CAPTURE_PERCENT": "100"}) as (base, pid):
+        results = {"api": _wrk(wrk, work, base + "/v1/predict", "single.txt", args.seconds, args.connections, pid, base)}
+        results["explain"] = _wrk(wrk, work, base + "/v1/predict", "explain.txt", args.seconds, args.connections, pid, base)
+    return results
 
 
 def _build_lake(weeks: int, baskets_per_week: int) -> Path:
@@ -331,18 +348,32 @@ def _machine() -> str:
     return f"machine: {os.cpu_count()} CPUs, load average {load:.2f} before the run; Python {sys.version.split()[0]}{note}"
 
 
-def _report(results: dict, args: argparse.Namespace, log_rows: dict, scoring: dict) -> None:
+_NAMES = {"api_off": "retail_api  /v1/predict        capture off", "api": "retail_api  /v1/predict        capture 100%",
+          "explain": "retail_api  /v1/predict        explain 3", "naive": "naive       /v1/predict",
+          "batch_off": "retail_api  /v1/predict/batch  capture off", "batch": "retail_api  /v1/predict/batch  capture 100%"}  # fmt: skip
+
+
+def _print_rows(results: dict, keys: tuple[str, ...]) -> None:
     print(f"\n{'':40s} {'req/s':>8s} {'p50 ms':>7s} {'p90 ms':>7s} {'p99 ms':>7s} {'errors':>6s} "
           f"{'CPU µs/req: API':>15s} {'shipper':>8s} {'CPU share':>9s}")  # fmt: skip
-    names = {"api_off": "retail_api  /v1/predict        capture off", "api": "retail_api  /v1/predict        capture 100%",
-             "explain": "retail_api  /v1/predict        explain 3", "naive": "naive       /v1/predict",
-             "batch_off": "retail_api  /v1/predict/batch  capture off", "batch": "retail_api  /v1/predict/batch  capture 100%"}  # fmt: skip
-    for key in ("api_off", "api", "explain", "naive", "batch_off", "batch"):
+    for key in keys:
         r = results[key]
         print(
-            f"{names[key]:40s} {r['rps']:8,.0f} {r['p50'] / 1e3:7.2f} {r['p90'] / 1e3:7.2f} {r['p99'] / 1e3:7.2f} {r['errors']:6d} "
+            f"{_NAMES[key]:40s} {r['rps']:8,.0f} {r['p50'] / 1e3:7.2f} {r['p90'] / 1e3:7.2f} {r['p99'] / 1e3:7.2f} {r['errors']:6d} "
             f"{r['api_cpu_us_per_request']:15,.0f} {r['shipper_cpu_us_per_request']:8,.0f} {r['cpu_share']:9.0%}"
         )
+
+
+def _explain_line(api: dict, explained: dict) -> str:
+    share = explained["rps"] / api["rps"]
+    return (f"explain 3 / no explanation (both capture 100%): {share:.0%} of the requests/s (target >= {TARGETS['explain_rps_share']:.0%}); "
+            f"API CPU per request {api['api_cpu_us_per_request']:,.0f} -> {explained['api_cpu_us_per_request']:,.0f} µs "
+            f"(+{explained['api_cpu_us_per_request'] - api['api_cpu_us_per_request']:,.0f}; their ratio "
+            f"{api['api_cpu_us_per_request'] / explained['api_cpu_us_per_request']:.0%})")  # fmt: skip
+
+
+def _report(results: dict, args: argparse.Namespace, log_rows: dict, scoring: dict) -> None:
+    _print_rows(results, ("api_off", "api", "explain", "naive", "batch_off", "batch"))
     api, naive, batch, off, explained = results["api"], results["naive"], results["batch"], results["api_off"], results["explain"]
     ratio = api["rps"] / naive["rps"]
     baskets_per_s, baskets_off = batch["rps"] * args.batch_size, results["batch_off"]["rps"] * args.batch_size
@@ -354,8 +385,7 @@ def _report(results: dict, args: argparse.Namespace, log_rows: dict, scoring: di
           f"{api['api_cpu_us_per_request']:,.0f} µs in the API (of which {api['threads_cpu_us_per_request']:,.0f} in its log writer thread) + "
           f"{api['shipper_cpu_us_per_request']:,.0f} µs in the shipper ({api['shipper_during_us_per_request']:,.0f} during the run, "
           f"the rest in the {api['catch_up_s']:.1f} s it took to catch up)")  # fmt: skip
-    print(f"explain 3 / no explanation (both capture 100%): {explain_share:.0%} of the requests/s (target >= {TARGETS['explain_rps_share']:.0%}); "
-          f"API CPU per request {api['api_cpu_us_per_request']:,.0f} -> {explained['api_cpu_us_per_request']:,.0f} µs")  # fmt: skip
+    print(_explain_line(api, explained))
     print(f"batch endpoint ({args.batch_size} per request): {baskets_per_s:,.0f} baskets/s with capture 100%, {baskets_off:,.0f} with capture off "
           f"(target >= {TARGETS['batch_baskets_per_s']:,.0f}); CPU per basket {results['batch_off']['cpu_us_per_request'] / args.batch_size:.1f} µs off, "
           f"{batch['api_cpu_us_per_request'] / args.batch_size:.1f} µs in the API (of which {batch['threads_cpu_us_per_request'] / args.batch_size:.1f} "

@@ -25,7 +25,7 @@ from retail_api.asgi import Refusal
 from retail_api.auth import API_KEY_HEADER, UNAUTHORIZED_MESSAGE, key_is_accepted
 from retail_api.decoding import RequestDecoder
 from retail_api.errors import error_body, validation_error_body
-from retail_api.explanations import explain
+from retail_api.explanations import explain, scored_and_explained
 from retail_api.metrics import ServiceMetrics
 from retail_api.model_store import ModelStore
 from retail_api.prediction_log import PredictionSink, captured
@@ -62,13 +62,17 @@ class PredictionEndpoints:
             except _DECODE_ERRORS as error:
                 raise Refusal(422, validation_error_body(error)) from None
             self._check_lines(basket, "the basket")
-            [code], probabilities = model.score([features := basket_features(basket)])
+            features = basket_features(basket)
+            if basket.explain:  # scored and explained in one pass over the features
+                code, scored, explanation = scored_and_explained(model, features, basket.explain, "$.explain")
+                probabilities = [scored]
+            else:
+                [code], probabilities = model.score([features])
+                explanation = None
             high, medium, low = probabilities[0]
             answer = PredictionOut(
-                basket.basket_id, CLASS_BY_CODE[code], code, Probabilities(high, medium, low), model.version, request_id
+                basket.basket_id, CLASS_BY_CODE[code], code, Probabilities(high, medium, low), model.version, request_id, explanation
             )
-            if basket.explain:
-                [answer.explanation] = explain(model, [features], [basket.explain], "$.explain")
             self.metrics.count_predictions({CLASS_BY_CODE[code]: 1})
             self.sink.record(captured(request_id, model.version, False, [code], probabilities, body))
         except Refusal as refusal:

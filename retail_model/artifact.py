@@ -29,7 +29,7 @@ from retail_model.basket import Basket
 from retail_model.features import FEATURE_VERSION, basket_features
 from retail_model.labels import CLASS_BY_CODE
 from retail_model.scoring import Scorer, verified_scorer
-from retail_model.scoring.contribution_table import ContributionTable, contribution_table
+from retail_model.scoring.contribution_table import ContributionTable, ScoringTable, contribution_table, scoring_table
 from retail_model.scoring.explain import ClassExplanation, contributions, feature_names, space_of, top_k
 
 MODEL_FILE_NAME = "model.joblib"
@@ -74,9 +74,11 @@ class PriceSensitivityModel:
         self.training_metrics: dict[str, Any] = {}  # metrics.json from the model directory, when loaded
         # Where each pipeline output column lands among OUTPUT_CODES (a class training lacked stays 0).
         self._codes = classes
+        self._class_names = [CLASS_BY_CODE[code] for code in classes]
         self._output_columns = [OUTPUT_CODES.index(code) for code in classes]
         self._scorer: Scorer | None = None
         self._table: ContributionTable | None | bool = False  # False: not built yet; None: not applicable
+        self._scoring_table: ScoringTable | None = None  # built with _table
         self._scorer_lock = threading.Lock()
 
     @property
@@ -174,7 +176,9 @@ class PriceSensitivityModel:
             scorer = self.scorer  # compiled first: it takes the same lock
             with self._scorer_lock:
                 if self._table is False:
-                    self._table = contribution_table(scorer)
+                    table = contribution_table(scorer)
+                    self._scoring_table = scoring_table(scorer, table)
+                    self._table = table
         return self._table or None
 
     def score(self, rows: Sequence[Mapping[str, float]]) -> tuple[list[str], list[list[float]]]:
@@ -192,15 +196,35 @@ class PriceSensitivityModel:
             matrix, winners = array.tolist(), list(map(codes.__getitem__, array.argmax(axis=1).tolist()))
         else:
             matrix, winners = [], []
-        if self._output_columns != [0, 1, 2]:  # fewer classes, or another order: place them
-            placed = []
-            for row in matrix:
-                full = [0.0, 0.0, 0.0]
-                for column, probability in zip(self._output_columns, row, strict=True):
-                    full[column] = probability
-                placed.append(full)
-            matrix = placed
-        return winners, matrix
+        return winners, self._placed(matrix)
+
+    def _placed(self, matrix: list[list[float]]) -> list[list[float]]:
+        if self._output_columns == [0, 1, 2]:
+            return matrix
+        placed = []  # fewer classes, or another order: place them
+        for row in matrix:
+            full = [0.0, 0.0, 0.0]
+            for column, probability in zip(self._output_columns, row, strict=True):
+                full[column] = probability
+            placed.append(full)
+        return placed
+
+    def score_explained(self, row: Mapping[str, float], k: int) -> tuple[str, list[float], str, dict[str, ClassExplanation]]:
+        """One basket's `score` and `explain` at once: its code, probabilities, link and classes, equal to theirs.
+
+        For linear models and their blends each feature is looked up once for both (`ScoringTable`).
+        """
+        if self._table is False:
+            self._contribution_table()
+        joint = self._scoring_table
+        if joint is None:
+            [code], [probabilities] = self.score([row])
+            link, [classes] = self.explain([row], k)
+            return code, probabilities, link, classes
+        probabilities, explained = joint.explain(row, k)
+        [placed] = self._placed([probabilities])
+        classes = dict(zip(self._class_names, explained, strict=True))
+        return self._codes[probabilities.index(max(probabilities))], placed, joint.table.link, classes
 
     def explain(self, rows: Sequence[Mapping[str, float]], k: int) -> tuple[str, list[dict[str, ClassExplanation]]]:
         """Each row's per-class score, intercept and top-k feature contributions (retail_model.scoring.explain).

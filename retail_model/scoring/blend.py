@@ -37,15 +37,19 @@ class SoftVoteScorer(Scorer):
     def probabilities_one(self, row: Mapping[str, float]) -> list[float]:
         margins = self.fused.margins_one(row) if self.fused is not None else None
         if margins is not None:
-            total = None
-            for weight, member, (start, end) in zip(self.weights, self.members, self._slices, strict=True):
-                answer = member.link_one(margins[start:end])
-                total = [weight * p for p in answer] if total is None else [t + weight * p for t, p in zip(total, answer, strict=True)]
-            norm = sum(total)
-            return [t / norm for t in total]
+            return self.link_one(margins)
         total: list[float] | None = None
         for weight, member in zip(self.weights, self.members, strict=True):
             answer = member.probabilities_one(row)
+            total = [weight * p for p in answer] if total is None else [t + weight * p for t, p in zip(total, answer, strict=True)]
+        norm = sum(total)
+        return [t / norm for t in total]
+
+    def link_one(self, margins: list[float]) -> list[float]:
+        """One row's probabilities from its fused margins (every member's, side by side), in plain Python."""
+        total = None
+        for weight, member, (start, end) in zip(self.weights, self.members, self._slices, strict=True):
+            answer = member.link_one(margins[start:end])
             total = [weight * p for p in answer] if total is None else [t + weight * p for t, p in zip(total, answer, strict=True)]
         norm = sum(total)
         return [t / norm for t in total]

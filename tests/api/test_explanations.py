@@ -78,3 +78,13 @@ def test_an_impossible_explain_is_a_422_that_says_where(client):
     schema = client.get("/openapi.json").json()["components"]["schemas"]
     assert schema["BasketIn"]["properties"]["explain"]["maximum"] == 50
     assert "explanation" in schema["PredictionOut"]["properties"]
+
+
+def test_a_basket_is_explained_alike_alone_and_in_a_batch(client):
+    """One basket is scored and explained in one pass over its features, a batch by the batch path: the same answer."""
+    for item in client.baskets[:5]:
+        body = request_body(item) | {"explain": 4}
+        alone = client.post("/v1/predict", json=body).json()
+        [batched] = client.post("/v1/predict/batch", json={"baskets": [body]}).json()["predictions"]
+        assert (alone["probabilities"], alone["code"]) == (batched["probabilities"], batched["code"])
+        assert alone["explanation"] == batched["explanation"]

@@ -116,3 +116,35 @@ def test_one_basket_path_gives_the_numpy_paths_explanation(name, baskets):
             # equal magnitudes at the k-th place may name either feature: each named one has its own contribution
             own = dict(whole.top)
             assert all(c == pytest.approx(own[feature], abs=1e-9) for feature, c in fast.top)
+
+
+ONE_PASS = [(name, None) for name in CANDIDATES] + [("logistic_regression", ("LA", "UM")), ("soft_vote", ("MM", "UM"))]
+
+
+@pytest.mark.parametrize(("name", "classes"), ONE_PASS, ids=[f"{n}-{'-'.join(c) if c else 'all'}" for n, c in ONE_PASS])
+def test_one_pass_scoring_and_explaining_gives_scores_answer_and_the_numpy_paths_explanation(name, classes, baskets):
+    """`score_explained` (the API's `"explain": k` for one basket) answers exactly as `score` and explains as the
+    reference numpy path, for every candidate type and for two-class models; k beyond the basket's features lists them all."""
+    train, held_out = baskets
+    model = fit_pipeline(name, train, classes) if classes else fit_pipeline(name, train)
+    rows = [basket_features(item.basket) for item in held_out[:40]]
+    names = feature_names(space_of(model.scorer)) if space_of(model.scorer) is not None else np.empty(0, dtype=object)
+    reference = {k: top_k(contributions(model.scorer, rows), names, k) for k in (3, 1000)}
+    for number, row in enumerate(rows):
+        [code], [probabilities] = model.score([row])
+        for k in (3, 1000):
+            got_code, got_probabilities, link, explained = model.score_explained(row, k)
+            assert (got_code, got_probabilities) == (code, probabilities)  # the very same numbers, not close ones
+            assert link == contributions(model.scorer, [row]).link
+            everything = reference[1000][number]
+            for fast, slow, whole in zip(explained.values(), reference[k][number], everything, strict=True):
+                assert fast.score == pytest.approx(slow.score, abs=1e-9)
+                assert fast.intercept == pytest.approx(slow.intercept, abs=1e-9)
+                assert fast.other == pytest.approx(slow.other, abs=1e-9)
+                assert [c for _, c in fast.top] == pytest.approx([c for _, c in slow.top], abs=1e-9)
+                own = dict(whole.top)  # equal magnitudes at the k-th place may name either feature
+                assert all(c == pytest.approx(own[feature], abs=1e-9) for feature, c in fast.top)
+                if k == 1000:
+                    assert len(fast.top) == len(whole.top) and fast.other == pytest.approx(0.0, abs=1e-9)
+    one_pass = model._scoring_table is not None
+    assert one_pass == (name in ("logistic_regression", "logistic_regression_unscaled", "multinomial_nb", "complement_nb", "soft_vote"))
