@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import msgspec  # noqa: E402
 
 from bench.serve import _bodies, _released_model  # noqa: E402
+from retail_api.decoding import RequestDecoder  # noqa: E402
 from retail_api.explanations import scored_and_explained  # noqa: E402
+from retail_api.predict import predict_one  # noqa: E402
 from retail_api.schemas import BasketIn, PredictionOut, Probabilities  # noqa: E402
 from retail_model import basket_features  # noqa: E402
 from retail_model.labels import CLASS_BY_CODE  # noqa: E402
@@ -44,7 +46,7 @@ def main() -> None:
     registry = LakeModelRegistry(LocalLake(lake))
     model = registry.load_model(registry.serving_entry())
     model.prepare()
-    decode, encode = msgspec.json.Decoder(BasketIn).decode, msgspec.json.Encoder().encode
+    decode, encode = RequestDecoder(BasketIn).decode, msgspec.json.Encoder().encode  # the endpoint's decoder
     plain = [json.dumps(body).encode() for body in single]
     explained = [json.dumps(body | {"explain": 3}).encode() for body in single]
     baskets = [decode(body) for body in plain]
@@ -52,16 +54,7 @@ def main() -> None:
     answers = {}
 
     def answer(body: bytes) -> bytes:  # retail_api.predict's steps for one basket
-        basket = decode(body)
-        features = basket_features(basket)
-        if basket.explain:
-            code, scored, explanation = scored_and_explained(model, features, basket.explain, "$.explain")
-            probabilities = [scored]
-        else:
-            [code], probabilities = model.score([features])
-            explanation = None
-        high, medium, low = probabilities[0]
-        return encode(PredictionOut(basket.basket_id, CLASS_BY_CODE[code], code, Probabilities(high, medium, low), version, "id", explanation))
+        return encode(predict_one(model, decode(body), "id")[0])
 
     for row in rows:
         code, scored, explanation = scored_and_explained(model, row, 3, "$.explain")

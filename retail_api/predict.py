@@ -44,6 +44,20 @@ _API_KEY_HEADER = API_KEY_HEADER.lower().encode()  # ASGI header names arrive lo
 _LINES, _BASKET_ID, _EXPLAIN = attrgetter("lines"), attrgetter("basket_id"), attrgetter("explain")
 
 
+def predict_one(model: PriceSensitivityModel, basket: BasketIn, request_id: str) -> tuple[PredictionOut, str, list[list[float]]]:
+    """One decoded basket's answer (explained in the same pass when it asks), its code and probabilities."""
+    features = basket_features(basket)
+    if basket.explain:  # scored and explained in one pass over the features
+        code, scored, explanation = scored_and_explained(model, features, basket.explain, "$.explain")
+        probabilities = [scored]
+    else:
+        [code], probabilities = model.score([features])
+        explanation = None
+    high, medium, low = probabilities[0]
+    answer = PredictionOut(basket.basket_id, CLASS_BY_CODE[code], code, Probabilities(high, medium, low), model.version, request_id, explanation)
+    return answer, code, probabilities
+
+
 class PredictionEndpoints:
     def __init__(self, store: ModelStore, settings: Settings, api_key: bytes | None, metrics: ServiceMetrics, sink: PredictionSink) -> None:
         self.store, self.api_key, self.metrics, self.sink = store, api_key, metrics, sink
@@ -62,17 +76,7 @@ class PredictionEndpoints:
             except _DECODE_ERRORS as error:
                 raise Refusal(422, validation_error_body(error)) from None
             self._check_lines(basket, "the basket")
-            features = basket_features(basket)
-            if basket.explain:  # scored and explained in one pass over the features
-                code, scored, explanation = scored_and_explained(model, features, basket.explain, "$.explain")
-                probabilities = [scored]
-            else:
-                [code], probabilities = model.score([features])
-                explanation = None
-            high, medium, low = probabilities[0]
-            answer = PredictionOut(
-                basket.basket_id, CLASS_BY_CODE[code], code, Probabilities(high, medium, low), model.version, request_id, explanation
-            )
+            answer, code, probabilities = predict_one(model, basket, request_id)
             self.metrics.count_predictions({CLASS_BY_CODE[code]: 1})
             self.sink.record(captured(request_id, model.version, False, [code], probabilities, body))
         except Refusal as refusal:
