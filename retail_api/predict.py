@@ -58,6 +58,28 @@ def predict_one(model: PriceSensitivityModel, basket: BasketIn, request_id: str)
     return answer, code, probabilities
 
 
+def predict_many(model: PriceSensitivityModel, batch: BatchIn, request_id: str) -> tuple[BatchOut, list[str], list[list[float]]]:
+    """A decoded batch's answer, its codes and probabilities (the batch's limits already checked).
+
+    Without explanations the baskets go straight to the scorer's columns (`score_baskets`: the
+    same floats, no feature dict per basket); a batch that asks for any keeps the dicts, which
+    the explanations read too.
+    """
+    baskets = batch.baskets
+    if batch.explain or any(map(_EXPLAIN, baskets)):
+        features = list(map(basket_features, baskets))
+        codes, probabilities = model.score(features)
+        explanations = explain(model, features, [max(batch.explain, basket.explain) for basket in baskets], "$.explain")
+    else:
+        codes, probabilities = model.score_baskets(baskets)
+        explanations = repeat(None)
+    # Per-basket work in C where it can be (map, starmap): a Python step per basket is a
+    # noticeable share of a 500-basket request.
+    predictions = list(map(BasketPrediction, map(_BASKET_ID, baskets), map(CLASS_BY_CODE.__getitem__, codes), codes,
+                           starmap(Probabilities, probabilities), explanations))  # fmt: skip
+    return BatchOut(predictions, model.version, request_id), codes, probabilities
+
+
 class PredictionEndpoints:
     def __init__(self, store: ModelStore, settings: Settings, api_key: bytes | None, metrics: ServiceMetrics, sink: PredictionSink) -> None:
         self.store, self.api_key, self.metrics, self.sink = store, api_key, metrics, sink
@@ -102,21 +124,10 @@ class PredictionEndpoints:
                         f"this one holds {len(baskets)}: split it"
                     ),
                 )
-            # Per-basket work in C where it can be (map, starmap): a Python step per basket is a
-            # noticeable share of a 500-basket request.
             if max(map(len, map(_LINES, baskets))) > self.max_basket_lines:
                 number = next(n for n, basket in enumerate(baskets) if len(basket.lines) > self.max_basket_lines)
                 self._check_lines(baskets[number], f"basket {number}")
-            features = list(map(basket_features, baskets))
-            codes, probabilities = model.score(features)
-            basket_ids = list(map(_BASKET_ID, baskets))
-            if batch.explain or any(map(_EXPLAIN, baskets)):
-                explanations = explain(model, features, [max(batch.explain, basket.explain) for basket in baskets], "$.explain")
-            else:
-                explanations = repeat(None)
-            predictions = list(map(BasketPrediction, basket_ids, map(CLASS_BY_CODE.__getitem__, codes), codes,
-                                   starmap(Probabilities, probabilities), explanations))  # fmt: skip
-            answer = BatchOut(predictions, model.version, request_id)
+            answer, codes, probabilities = predict_many(model, batch, request_id)
             self.metrics.count_predictions({CLASS_BY_CODE[code]: n for code, n in Counter(codes).items()})
             self.sink.record(captured(request_id, model.version, True, codes, probabilities, body))
         except Refusal as refusal:

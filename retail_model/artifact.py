@@ -8,7 +8,8 @@ with `load`, which refuses a model built for another feature version. Features a
 `predict`/`predict_dicts` answer through the pipeline itself (training and the release smoke
 test use them). `score` is the serving path: the pipeline compiled once into a `Scorer`
 (retail_model.scoring) that gives the same probabilities, checked against the pipeline when it
-is built, at a small fraction of the cost per basket.
+is built, at a small fraction of the cost per basket; `score_baskets` gives the same answers
+from baskets, without a feature dict per basket (the batch endpoint's path).
 
 joblib files are pickles: load only artefacts this project wrote (the lake, the registry).
 """
@@ -161,10 +162,12 @@ class PriceSensitivityModel:
         return self._scorer
 
     def prepare(self) -> Scorer:
-        """Compile the scorer and the explanations' table now (call it before serving); ModelLoadError if the pipeline cannot score."""
+        """Compile the scorer, the explanations' table and the batch lookups now (call it before serving); ModelLoadError if the pipeline cannot score."""
         try:
             scorer = self.scorer
             self._contribution_table()
+            if scorer.space is not None:  # score_baskets' lookups, compiled before the first batch
+                scorer.space.basket_columns  # noqa: B018 - a cached property
             return scorer
         except Exception as error:  # a pipeline that cannot score probe rows is a broken artefact
             raise ModelLoadError(
@@ -187,16 +190,26 @@ class PriceSensitivityModel:
         The same classes and (within 1e-6) the same probabilities as `predict_dicts`, from the
         compiled scorer.
         """
-        codes = self._codes
-        if len(rows) == 1:
-            matrix = [self.scorer.probabilities_one(rows[0])]
-            winners = [codes[matrix[0].index(max(matrix[0]))]]  # the first of equals, like numpy's argmax
-        elif rows:
-            array = self.scorer.probabilities(rows)
-            matrix, winners = array.tolist(), list(map(codes.__getitem__, array.argmax(axis=1).tolist()))
-        else:
-            matrix, winners = [], []
-        return winners, self._placed(matrix)
+        if len(rows) < 2:
+            matrix = list(map(self.scorer.probabilities_one, rows))
+            return [self._codes[row.index(max(row))] for row in matrix], self._placed(matrix)  # the first of equals, like argmax
+        return self._answers(self.scorer.probabilities(rows))
+
+    def score_baskets(self, baskets: Sequence[Basket]) -> tuple[list[str], list[list[float]]]:
+        """`score` of the baskets' `basket_features`: the same codes and floats, for Basket or the API's BasketIn.
+
+        Two baskets or more, with a scorer of gathered columns (linear models, trees, their
+        blends), skip the feature dicts: the baskets go straight to the scorer's CSR parts
+        (`FeatureSpace.gather_baskets`). One basket keeps `score`'s plain-Python path.
+        """
+        scorer = self.scorer
+        if len(baskets) < 2 or scorer.space is None:
+            return self.score(list(map(basket_features, baskets)))
+        return self._answers(scorer.probabilities_of(scorer.space.gather_baskets(baskets)))
+
+    def _answers(self, array: np.ndarray) -> tuple[list[str], list[list[float]]]:
+        """Each row's winning code (the first of equals, numpy's argmax) and its probabilities in OUTPUT_CODES order."""
+        return list(map(self._codes.__getitem__, array.argmax(axis=1).tolist())), self._placed(array.tolist())
 
     def _placed(self, matrix: list[list[float]]) -> list[list[float]]:
         if self._output_columns == [0, 1, 2]:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
+
+from retail_model.basket import Basket
+from retail_model.features.columns import BasketColumns, Parts
 
 FeatureRows = Sequence[Mapping[str, float]]
 
@@ -25,9 +29,16 @@ class Scorer(ABC):
     """Class probabilities for feature dicts: shape (rows, classes), float64, each row summing to 1."""
 
     kind: str  # what was compiled: "linear", "calibrated_linear", "constant", "trees", "soft_vote" or "pipeline"
+    # The front end the scorer reads rows through, when it scores gathered CSR parts
+    # (`probabilities_of`); None for a scorer that needs the feature dicts themselves.
+    space: FeatureSpace | None = None
 
     @abstractmethod
     def probabilities(self, rows: FeatureRows) -> np.ndarray: ...
+
+    def probabilities_of(self, parts: Parts) -> np.ndarray:
+        """The probabilities of rows gathered through `space`: the same floats as `probabilities` of those rows."""
+        raise NotImplementedError(f"the {self.kind} scorer reads feature dicts only (its space is None)")
 
     def probabilities_one(self, row: Mapping[str, float]) -> list[float]:
         """One row's probabilities as a list; scorers override it where plain Python beats numpy's per-call cost."""
@@ -35,6 +46,18 @@ class Scorer(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kind={self.kind!r})"
+
+
+class GatheringScorer(Scorer):
+    """A scorer of CSR parts: `probabilities(rows)` is `probabilities_of(space.gather(rows))`, one path for both."""
+
+    space: FeatureSpace
+
+    def probabilities(self, rows: FeatureRows) -> np.ndarray:
+        return self.probabilities_of(self.space.gather(rows))
+
+    @abstractmethod
+    def probabilities_of(self, parts: Parts) -> np.ndarray: ...
 
 
 class PipelineScorer(Scorer):
@@ -70,7 +93,7 @@ class FeatureSpace:
         # MaxAbsScaler multiplies the stored values by 1 / scale_ in place (kept in X's dtype).
         self.inverse_scale = None if scaler is None else 1.0 / np.asarray(scaler.scale_)
 
-    def gather(self, rows: FeatureRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def gather(self, rows: FeatureRows) -> Parts:
         """CSR parts (indptr, column indices, float64 values) of the rows as the classifier sees them.
 
         The name lookups run in C (map over dict.get, numpy.fromiter): a Python loop over every
@@ -85,10 +108,24 @@ class FeatureSpace:
         per_row = np.bincount(np.repeat(np.arange(len(rows)), lengths)[known], minlength=len(rows))
         indptr = np.concatenate(([0], np.cumsum(per_row)))
         columns = columns[known]
-        data = values[known].astype(self.dtype)  # DictVectorizer stores dtype(value)
+        return indptr, columns, self._as_seen(columns, values[known])
+
+    def gather_baskets(self, baskets: Sequence[Basket]) -> Parts:
+        """`gather([basket_features(b) for b in baskets])`, bit for bit, without building the dicts (BasketColumns)."""
+        indptr, columns, values = self.basket_columns.parts(baskets)
+        return indptr, columns, self._as_seen(columns, values)
+
+    @cached_property
+    def basket_columns(self) -> BasketColumns:
+        """The vocabulary compiled into lookups by raw code, on first use (a race only compiles it twice)."""
+        return BasketColumns(self.vocabulary)
+
+    def _as_seen(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The known features' float64 values as the classifier receives them."""
+        data = values.astype(self.dtype)  # DictVectorizer stores dtype(value)
         if self.inverse_scale is not None:
             data = (data * self.inverse_scale[columns]).astype(self.dtype, copy=False)
-        return indptr, columns, data.astype(np.float64, copy=False)
+        return data.astype(np.float64, copy=False)
 
 
 def normalised(probabilities: np.ndarray) -> np.ndarray:

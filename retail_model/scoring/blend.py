@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from retail_model.features.columns import Parts
 from retail_model.scoring.base import FeatureRows, Scorer, normalised
 from retail_model.scoring.linear import Affine, LinearScorer
 
@@ -20,18 +21,30 @@ class SoftVoteScorer(Scorer):
             raise ValueError(f"one weight per member scorer: {len(members)} members, {len(weights)} weights")
         self.members = list(members)
         self.weights = [float(w) for w in weights]  # already scaled to sum to 1 by SoftVote
+        # Members that all read one feature space are scored from one gather (the compiler gives
+        # them the same space; a constant member has none, and then each reads the dicts).
+        space = self.members[0].space
+        self.space = space if space is not None and all(member.space is space for member in self.members) else None
         self.fused = _fused(self.members)
         if self.fused is not None:
             bounds = np.cumsum([0] + [member.affine.weights.shape[1] for member in self.members]).tolist()
             self._slices = list(zip(bounds[:-1], bounds[1:], strict=True))  # each member's margin columns
 
     def probabilities(self, rows: FeatureRows) -> np.ndarray:
-        if self.fused is not None:  # one gather and one product for every member, then each member's link
-            margins, total = self.fused.margins(rows), 0.0
+        if self.space is not None:
+            return self.probabilities_of(self.space.gather(rows))
+        total = sum(weight * member.probabilities(rows) for weight, member in zip(self.weights, self.members, strict=True))
+        return normalised(total)
+
+    def probabilities_of(self, parts: Parts) -> np.ndarray:
+        if self.space is None:
+            return super().probabilities_of(parts)  # raises: the members need the dicts
+        if self.fused is not None:  # one product for every member, then each member's link
+            margins, total = self.fused.margins_of(parts), 0.0
             for weight, member, (start, end) in zip(self.weights, self.members, self._slices, strict=True):
                 total = total + weight * member.link_rows(margins[:, start:end])
             return normalised(total)
-        total = sum(weight * member.probabilities(rows) for weight, member in zip(self.weights, self.members, strict=True))
+        total = sum(weight * member.probabilities_of(parts) for weight, member in zip(self.weights, self.members, strict=True))
         return normalised(total)
 
     def probabilities_one(self, row: Mapping[str, float]) -> list[float]:

@@ -18,11 +18,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-from retail_model.scoring.base import CompileError, FeatureRows, FeatureSpace, Scorer, normalised, softmax
+from retail_model.features.columns import Parts
+from retail_model.scoring.base import CompileError, FeatureRows, FeatureSpace, GatheringScorer, normalised, softmax
 
 
 class Affine:
-    """margins = X @ weights + intercept, for feature dicts."""
+    """margins = X @ weights + intercept, for feature dicts or their gathered CSR parts."""
 
     def __init__(self, space: FeatureSpace, weights: np.ndarray, intercept: np.ndarray) -> None:
         self.space = space
@@ -37,7 +38,10 @@ class Affine:
             self.by_name = {name: rows[column] for name, column in space.vocabulary.items()}
 
     def margins(self, rows: FeatureRows) -> np.ndarray:
-        indptr, columns, data = self.space.gather(rows)
+        return self.margins_of(self.space.gather(rows))
+
+    def margins_of(self, parts: Parts) -> np.ndarray:
+        indptr, columns, data = parts
         if len(indptr) == 2:  # one row: a gathered dot product beats building a sparse matrix
             product = (data @ self.weights[columns])[np.newaxis, :]
         else:
@@ -66,7 +70,7 @@ def known_rows(
     return [name for name, _, _ in known], [value for _, value, _ in known], [found for _, _, found in known]
 
 
-class LinearScorer(Scorer):
+class LinearScorer(GatheringScorer):
     """Logistic regression (softmax, or logistic for two classes) and multinomial/complement naive Bayes."""
 
     kind = "linear"
@@ -75,11 +79,11 @@ class LinearScorer(Scorer):
     def __init__(self, affine: Affine, link: str) -> None:
         if link not in self.LINKS:
             raise ValueError(f"unknown link {link!r}")
-        self.affine = affine
+        self.affine, self.space = affine, affine.space
         self.link = link
 
-    def probabilities(self, rows: FeatureRows) -> np.ndarray:
-        return self.link_rows(self.affine.margins(rows))
+    def probabilities_of(self, parts: Parts) -> np.ndarray:
+        return self.link_rows(self.affine.margins_of(parts))
 
     def link_rows(self, margins: np.ndarray) -> np.ndarray:
         """Probabilities from margins (rows x outputs)."""
@@ -145,18 +149,18 @@ class CalibratedOutput:
     calibrate: Callable[[np.ndarray], np.ndarray]
 
 
-class CalibratedLinearScorer(Scorer):
+class CalibratedLinearScorer(GatheringScorer):
     """CalibratedClassifierCV over LinearSVC: every fold's margins in one dot product, then its calibrators."""
 
     kind = "calibrated_linear"
 
     def __init__(self, affine: Affine, folds: list[list[CalibratedOutput]], n_classes: int) -> None:
-        self.affine = affine
+        self.affine, self.space = affine, affine.space
         self.folds = folds
         self.n_classes = n_classes
 
-    def probabilities(self, rows: FeatureRows) -> np.ndarray:
-        margins = self.affine.margins(rows)
+    def probabilities_of(self, parts: Parts) -> np.ndarray:
+        margins = self.affine.margins_of(parts)
         mean = np.zeros((margins.shape[0], self.n_classes))
         for outputs in self.folds:  # scikit-learn's _CalibratedClassifier.predict_proba, fold by fold
             proba = np.zeros_like(mean)

@@ -10,17 +10,17 @@ running sum of leaves, the link), so this does too, in XGBoost's order, to give 
 from __future__ import annotations
 
 import json
-from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
 
-from retail_model.scoring.base import CompileError, FeatureRows, FeatureSpace, Scorer, normalised
+from retail_model.features.columns import Parts
+from retail_model.scoring.base import CompileError, FeatureSpace, GatheringScorer, normalised
 
 _OBJECTIVES = ("multi:softprob", "binary:logistic")
 
 
-class TreeEnsembleScorer(Scorer):
+class TreeEnsembleScorer(GatheringScorer):
     kind = "trees"
 
     def __init__(self, space: FeatureSpace, booster_json: dict, tree_range: tuple[int, int] | None) -> None:
@@ -46,9 +46,9 @@ class TreeEnsembleScorer(Scorer):
     def _compile(self, trees: list[dict], groups: np.ndarray) -> None:
         used = sorted({int(f) for t in trees for f, left in zip(t["split_indices"], t["left_children"], strict=True) if left != -1})
         position = {column: i for i, column in enumerate(used)}
-        # Only features some tree splits on matter: the others are left out of the dense block.
-        self.columns = {name: position[column] for name, column in self.space.vocabulary.items() if column in position}
-        self.inverse_scale = None if self.space.inverse_scale is None else self.space.inverse_scale[used]
+        # Only features some tree splits on matter: the others (-1) are left out of the dense block.
+        self.position = np.full(self.space.n_features, -1, dtype=np.intp)
+        self.position[used] = np.arange(len(used))
         self.n_used = max(len(used), 1)
         feature, threshold, left, right, default_left, roots = [], [], [], [], [], []
         depth = 0
@@ -72,20 +72,18 @@ class TreeEnsembleScorer(Scorer):
         self.depth = depth
         self.trees_by_output = [np.flatnonzero(groups == g) for g in range(self.n_outputs)]
 
-    def dense(self, rows: FeatureRows) -> np.ndarray:
-        """The rows as XGBoost reads them: float32, NaN (missing) where a sparse row has no value."""
-        block = np.full((len(rows), self.n_used), np.nan if self.space.sparse else 0.0, dtype=np.float32)
-        lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
-        total = int(lengths.sum())
-        get = self.columns.get
-        columns = np.fromiter(chain.from_iterable(map(get, row, repeat(-1)) for row in rows), dtype=np.intp, count=total)
-        values = np.fromiter(chain.from_iterable(row.values() for row in rows), dtype=np.float64, count=total)
-        used = columns >= 0  # features no tree splits on, or never seen, play no part
-        columns = columns[used]
-        data = values[used].astype(self.space.dtype)
-        if self.inverse_scale is not None:
-            data = (data * self.inverse_scale[columns]).astype(self.space.dtype, copy=False)
-        block[np.repeat(np.arange(len(rows)), lengths)[used], columns] = data
+    def dense(self, parts: Parts) -> np.ndarray:
+        """The gathered rows as XGBoost reads them: float32, NaN (missing) where a sparse row has no value.
+
+        The parts' values are already in the vectorizer's dtype and scaled (then widened to
+        float64, which is exact), so storing them as float32 rounds them as XGBoost does.
+        """
+        indptr, columns, data = parts
+        n_rows = len(indptr) - 1
+        block = np.full((n_rows, self.n_used), np.nan if self.space.sparse else 0.0, dtype=np.float32)
+        positions = self.position[columns]
+        used = positions >= 0  # features no tree splits on play no part
+        block[np.repeat(np.arange(n_rows), np.diff(indptr))[used], positions[used]] = data[used]
         return block
 
     def leaves(self, block: np.ndarray) -> np.ndarray:
@@ -98,8 +96,8 @@ class TreeEnsembleScorer(Scorer):
             node = np.where(go_left, self.left[node], self.right[node])
         return self.threshold[node]
 
-    def probabilities(self, rows: FeatureRows) -> np.ndarray:
-        leaves = self.leaves(self.dense(rows))
+    def probabilities_of(self, parts: Parts) -> np.ndarray:
+        leaves = self.leaves(self.dense(parts))
         margins = np.empty((leaves.shape[0], self.n_outputs), dtype=np.float32)
         for output, trees in enumerate(self.trees_by_output):
             # Tree by tree from the base margin, in float32: XGBoost's order of additions.
