@@ -13,8 +13,8 @@ baskets into the CSR parts that `FeatureSpace.gather` starts from for
   later line keeps its first place, as a dict key does), then the four log measures;
 - names the vocabulary never saw are left out, as the vectorizer leaves them out;
 - the values are basket_features' float64 values: 1.0 for indicators, and the log measures from
-  the same operations in the same order (spend and quantity summed line by line from 0.0, the
-  same `max` guards, `math.log1p` itself).
+  the very operations basket_features runs (spend and quantity summed line by line by `sum`, the
+  same `max` guards, `/` and `math.log1p`), called from C by `map`.
 
 Codes are strings, as `Basket` and the API's `BasketIn` declare them. The per-basket work runs in
 C (`map` over `attrgetter` and `dict.get` into `numpy.fromiter`, then numpy over the whole
@@ -23,11 +23,11 @@ batch): there is no Python step per basket or per line.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from datetime import date
 from itertools import chain, compress, repeat
-from operator import attrgetter, is_not
+from math import log1p
+from operator import attrgetter, is_not, truediv
 
 import numpy as np
 
@@ -81,7 +81,7 @@ class BasketColumns:
         per_basket = np.fromiter(map(len, lines), dtype=np.intp, count=n)
         flat = list(chain.from_iterable(lines))
         entries, entry_rows = self._products(flat, per_basket)
-        tail, tail_values = self._logs_of(flat, per_basket)  # (n, 4) columns and values
+        tail, tail_values = np.broadcast_to(self._logs, (n, 4)), self._logs_of(lines, per_basket)
 
         # Every row: its known head columns, its products, its known log measures, in that order.
         head_known, tail_known = head >= 0, tail >= 0
@@ -136,40 +136,40 @@ class BasketColumns:
         rows = np.repeat(np.arange(len(per_basket)), per_basket * 3)
         known = entries >= 0
         entries, rows = entries[known], rows[known]
-        # A column met again in the same basket keeps its first place (a dict key's): sort by
-        # (row, column), stably, and keep the first of each run.
-        key = rows * self._n_columns + entries
-        order = np.argsort(key, kind="stable")
-        ordered = key[order]
-        first = np.ones(len(key), dtype=bool)
-        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-        keep = np.zeros(len(key), dtype=bool)
-        keep[order[first]] = True
+        # A column met again in the same basket keeps its first place (a dict key's). Sorted by
+        # (row, column, position), the first of each (row, column) run is that first place.
+        size = len(entries)
+        shift = max(size, 1).bit_length()
+        if (len(per_basket) * self._n_columns) << shift >= 1 << 63:  # too many for one int64 key (never at the API's limits)
+            order = np.lexsort((np.arange(size), entries, rows))
+            first = np.ones(size, dtype=bool)
+            first[1:] = (rows[order][1:] != rows[order][:-1]) | (entries[order][1:] != entries[order][:-1])
+            keep = np.zeros(size, dtype=bool)
+            keep[order[first]] = True
+            return entries[keep], rows[keep]
+        key = (rows * self._n_columns + entries) << shift | np.arange(size)
+        key.sort()
+        pair = key >> shift
+        first = np.ones(size, dtype=bool)
+        np.not_equal(pair[1:], pair[:-1], out=first[1:])
+        keep = np.zeros(size, dtype=bool)
+        keep[key[first] & ((1 << shift) - 1)] = True
         return entries[keep], rows[keep]
 
-    def _logs_of(self, flat: list, per_basket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The four log measures' columns and values, (n, 4) each."""
-        n = len(per_basket)
-        spend, quantity = self._line_sums(flat, per_basket, _SPEND), self._line_sums(flat, per_basket, _QUANTITY)
-        spend_guarded = np.maximum(spend, 0.0)  # max(total, 0.0); a NaN total stays NaN, as with max()
-        per_item = spend_guarded / np.maximum(quantity, 1.0)
-        log1p = math.log1p  # math's, not numpy's: the same rounding as basket_features to the last bit
+    @staticmethod
+    def _logs_of(lines: list, per_basket: np.ndarray) -> np.ndarray:
+        """The four log measures, (n, 4), by basket_features' own Python operations, run from C by `map`.
+
+        `sum(..., 0.0)` adds the spends one by one from 0.0 as the loop does (and quantities from
+        the int 0); `max`, `/` and `math.log1p` are the very functions basket_features calls, so
+        every guard, rounding and NaN comes out the same.
+        """
+        n = len(lines)
+        spend = list(map(max, map(sum, map(map, repeat(_SPEND), lines), repeat(0.0)), repeat(0.0)))
+        quantity = list(map(sum, map(map, repeat(_QUANTITY), lines), repeat(0)))
         values = np.empty((n, 4), dtype=np.float64)
         values[:, 0] = np.fromiter(map(log1p, per_basket.tolist()), dtype=np.float64, count=n)
-        values[:, 1] = np.fromiter(map(log1p, np.maximum(quantity, 0.0).tolist()), dtype=np.float64, count=n)
-        values[:, 2] = np.fromiter(map(log1p, spend_guarded.tolist()), dtype=np.float64, count=n)
-        values[:, 3] = np.fromiter(map(log1p, per_item.tolist()), dtype=np.float64, count=n)
-        return np.broadcast_to(self._logs, (n, 4)), values
-
-    @staticmethod
-    def _line_sums(flat: list, per_basket: np.ndarray, measure: attrgetter) -> np.ndarray:
-        """Each basket's 0.0 + line 1 + line 2 + ..., added in that order as the Python loop adds them."""
-        n, widest = len(per_basket), int(per_basket.max(initial=0))
-        # One row per basket: a leading 0.0 (the loop's start), the lines, then 0.0 padding. A
-        # cumulative sum adds left to right, one element at a time (no pairwise summation); the
-        # padding changes nothing, since a sum starting from +0.0 is never -0.0.
-        grid = np.zeros((n, widest + 1), dtype=np.float64)
-        first_of_row = np.cumsum(per_basket) - per_basket
-        rows = np.repeat(np.arange(n), per_basket)
-        grid[rows, np.arange(len(flat)) - first_of_row[rows] + 1] = np.fromiter(map(measure, flat), dtype=np.float64, count=len(flat))
-        return np.cumsum(grid, axis=1)[:, -1]
+        values[:, 1] = np.fromiter(map(log1p, map(max, quantity, repeat(0))), dtype=np.float64, count=n)
+        values[:, 2] = np.fromiter(map(log1p, spend), dtype=np.float64, count=n)
+        values[:, 3] = np.fromiter(map(log1p, map(truediv, spend, map(max, quantity, repeat(1)))), dtype=np.float64, count=n)
+        return values

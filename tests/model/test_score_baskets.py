@@ -123,3 +123,13 @@ def test_the_columns_follow_the_dicts_order_and_drop_what_the_vocabulary_never_s
     row = [3, 8, 6, 5, 2, 1, 7, 0, 4]
     assert indptr.tolist() == [0, 9, 18] and columns.tolist() == row + row
     assert values[8] == values[17] == basket_features(basket)["log_spend"] and values[[0, 1, 2, 3, 4, 5, 6, 7]].tolist() == [1.0] * 8
+
+
+def test_repeats_are_dropped_alike_when_the_batch_is_too_large_for_one_sort_key(data):
+    """The (row, column, position) sort key is one int64 up to huge batches and vocabularies; beyond, a lexsort."""
+    train, held_out = data
+    space = fit_pipeline("logistic_regression", train).scorer.space
+    baskets = held_out + quirky_baskets(held_out[0])
+    columns = BasketColumns(space.vocabulary)
+    columns._n_columns = 1 << 62  # as if the vocabulary were that large: the key no longer fits
+    assert _bits(columns.parts(baskets)) == _bits(BasketColumns(space.vocabulary).parts(baskets))
