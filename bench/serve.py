@@ -119,7 +119,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--lake", help="serve the released model of this lake (default: build one, cached)")
     parser.add_argument("--weeks", type=int, default=104, help="weeks of sample data for the built lake")
     parser.add_argument("--baskets-per-week", type=int, default=4500)
-    parser.add_argument("--seconds", type=int, default=4, help="duration of each timed run (each after a 1 s warm-up)")
+    parser.add_argument("--seconds", type=int, default=3, help="duration of each timed run")
     parser.add_argument("--pairs", type=int, default=5, help="pairs of runs per comparison (capture, explain, batch)")
     parser.add_argument("--naive-pairs", type=int, default=3, help="pairs of runs of the naive service and the API")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (clients)")

@@ -101,22 +101,28 @@ class Load:
     work: Path
     seconds: int
     connections: int
-    warm_up: int = 1
+    warm_up: int = 2
     servers: list[Server] = field(default_factory=list)
+    warm: set[tuple[int, str, str]] = field(default_factory=set)
 
     def run(self, target: Server, path: str, bodies: str) -> dict:
-        """One timed wrk run against `target` after a warm-up, with the server's CPU per request.
+        """One timed wrk run against `target`, with the server's CPU per request.
 
-        The run starts once every capturing server's shipper has sent every row before it (so an
-        off run does not pay for the shipping of the on run before it). A capturing target's shipper
-        CPU is counted until it has sent the run's own rows too (the seconds that takes after the
-        run: `catch_up_s`). The other servers' CPU during the run is kept as `idle_cpu_ms`."""
+        The first run of each server, path and bodies follows a warm-up; later ones do not (a
+        capturing run waits for its shipper before and after it anyway, so a warm-up would not
+        keep its caches warm, and every run should start alike). The run starts once every
+        capturing server's shipper has sent every row before it (so an off run does not pay for
+        the shipping of the on run before it). A capturing target's shipper CPU is counted until
+        it has sent the run's own rows too (the seconds that takes after the run: `catch_up_s`).
+        The other servers' CPU during the run is kept as `idle_cpu_ms`."""
 
         def command(duration: int) -> list[str]:
             return [self.wrk, "-t1", f"-c{self.connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(self.work / "post.lua"),
                     target.base + path, "--", str(self.work / bodies), KEY]  # fmt: skip
 
-        subprocess.run(command(self.warm_up), capture_output=True, check=True, preexec_fn=lambda: pin(1))
+        if (target.pid, path, bodies) not in self.warm:
+            subprocess.run(command(self.warm_up), capture_output=True, check=True, preexec_fn=lambda: pin(1))
+            self.warm.add((target.pid, path, bodies))
         for up in self.servers:
             if up.captures:
                 drain_log(up.base)
