@@ -76,7 +76,7 @@ def main() -> None:
         api_command = [str(BIN / "python"), "-m", "uvicorn", "retail_api.app:create_app", "--factory",
                        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]  # fmt: skip
         # The same binary and model on both API servers: only RETAIL_PREDICTION_LOG differs.
-        on = servers.enter_context(server(api_command, api_env | {"RETAIL_PREDICTION_LOG_CAPTURE_PERCENT": "100"}, captures=True))
+        on = servers.enter_context(server("capture 100%", api_command, api_env | {"RETAIL_PREDICTION_LOG_CAPTURE_PERCENT": "100"}, captures=True))
         load = Load(wrk, work, args.seconds, args.connections, servers=[on])
 
         def runs(target: Server, path: str, bodies: str) -> Callable[[], dict]:
@@ -91,8 +91,8 @@ def main() -> None:
             print(machine("after"))
             return
         shipper_started = cpu_seconds(*children(on.pid))
-        off = servers.enter_context(server(api_command, api_env | {"RETAIL_PREDICTION_LOG": "false"}))
-        naive = servers.enter_context(server([str(BIN / "python"), "-m", "uvicorn", "bench.naive_service:app", "--log-level", "warning"],
+        off = servers.enter_context(server("capture off", api_command, api_env | {"RETAIL_PREDICTION_LOG": "false"}))
+        naive = servers.enter_context(server("naive", [str(BIN / "python"), "-m", "uvicorn", "bench.naive_service:app", "--log-level", "warning"],
                                              {"NAIVE_MODEL_DIR": str(model_dir)}))  # fmt: skip
         load.servers += [off, naive]
         _check_agreement(off, naive, single[:50])

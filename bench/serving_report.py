@@ -92,8 +92,8 @@ def report(series: dict[str, list[dict]], batch_size: int, seconds: int, log_row
           f"the lake by the shipper ({log_rows['catch_up_s']:.1f} s after the last run), {log_rows['dropped']:,.0f} dropped; the shipper's "
           f"CPU for all of it, catch-up included: {log_rows['shipper_cpu_s']:.1f} s = "
           f"{log_rows['shipper_cpu_s'] * 1e6 / max(log_rows['written'], 1):.1f} µs per row written")  # fmt: skip
-    idle = [run["idle_cpu_ms"] for pairs in series.values() for pair in pairs for run in (pair["base"], pair["variant"])]
-    print(f"the servers not under load (shippers caught up) used at most {max(idle):.0f} ms of CPU during another's {seconds} s run")
+    idle = max((run["idle_cpu_ms"], run["idle_server"]) for pairs in series.values() for pair in pairs for run in (pair["base"], pair["variant"]))
+    print(f"the servers not under load (shippers caught up) used at most {idle[0]:.0f} ms of CPU during another's {seconds} s run ({idle[1]})")
     print(
         f"on a dedicated core (1 s of CPU / CPU per request, API + shipper, medians): retail_api {1e6 / api['cpu_us_per_request']:,.0f} req/s "
         f"({1e6 / off['cpu_us_per_request']:,.0f} capture off), naive {1e6 / naive['cpu_us_per_request']:,.0f} req/s, batch "

@@ -54,11 +54,12 @@ class Server:
 
     base: str
     pid: int
+    name: str
     captures: bool = False
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], captures: bool = False) -> Iterator[Server]:
+def server(name: str, command: list[str], env: dict[str, str], captures: bool = False) -> Iterator[Server]:
     """A uvicorn server pinned to CPU 0 on a free port; stopped by its pid (SIGTERM, then SIGKILL)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -78,7 +79,7 @@ def server(command: list[str], env: dict[str, str], captures: bool = False) -> I
                     break
             except httpx.TransportError:
                 time.sleep(0.3)
-        yield Server(base, process.pid, captures)
+        yield Server(base, process.pid, name, captures)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -126,8 +127,9 @@ class Load:
         for up in self.servers:
             if up.captures:
                 drain_log(up.base)
-        others = [up.pid for up in self.servers if up.pid != target.pid]
-        others_before = cpu_seconds(*others, *[child for pid in others for child in children(pid)])
+                settle(up.pid)
+        others = [up for up in self.servers if up.pid != target.pid]
+        others_before = [cpu_seconds(up.pid, *children(up.pid)) for up in others]
         api_before, shipper_before = cpu_seconds(target.pid), cpu_seconds(*children(target.pid))
         threads_before = thread_cpu_seconds(target.pid)
         run = subprocess.run(command(self.seconds), capture_output=True, text=True, check=True, preexec_fn=lambda: pin(1))
@@ -142,8 +144,15 @@ class Load:
         # Of the API's CPU, its threads but the event loop's: the prediction log's writer (and the model poller, idle here).
         result["threads_cpu_us_per_request"] = (thread_cpu_seconds(target.pid) - threads_before) * 1e6 / requests
         result["shipper_during_us_per_request"] = (cpu_seconds(*children(target.pid)) - shipper_before) * 1e6 / requests
-        result["idle_cpu_ms"] = (cpu_seconds(*others, *[child for pid in others for child in children(pid)]) - others_before) * 1e3
-        result["catch_up_s"] = drain_log(target.base)["catch_up_s"] if target.captures else 0.0
+        idle = {up.name: (cpu_seconds(up.pid, *children(up.pid)) - before) * 1e3 for up, before in zip(others, others_before, strict=True)}
+        result["idle_cpu_ms"], result["idle_server"] = max(((ms, name) for name, ms in idle.items()), default=(0.0, ""))
+        if target.captures:
+            caught_up = time.monotonic()
+            drain_log(target.base)
+            settle(target.pid)
+            result["catch_up_s"] = time.monotonic() - caught_up
+        else:
+            result["catch_up_s"] = 0.0
         result["shipper_cpu_us_per_request"] = (cpu_seconds(*children(target.pid)) - shipper_before) * 1e6 / requests
         result["cpu_us_per_request"] = result["api_cpu_us_per_request"] + result["shipper_cpu_us_per_request"]
         # The share of a core the server had during the run (the shipper's catch-up after it left out).
@@ -242,4 +251,16 @@ def drain_log(base: str, limit: float = 120.0) -> dict[str, float]:
         if rows["written"] + rows["dropped"] >= rows["captured"] or time.monotonic() - started > limit:
             rows["catch_up_s"] = time.monotonic() - started
             return rows
-        time.sleep(0.5)
+        time.sleep(0.2)
+
+
+def settle(pid: int, limit: float = 30.0) -> None:
+    """Wait until the server's children (its shipper) have used no CPU for 0.3 s: once its rows are
+    counted written, the shipper may still be finishing its pass (or `limit` seconds)."""
+    started, last = time.monotonic(), cpu_seconds(*children(pid))
+    while time.monotonic() - started < limit:
+        time.sleep(0.3)
+        now = cpu_seconds(*children(pid))
+        if now == last:
+            return
+        last = now
