@@ -26,13 +26,13 @@ def print_pairs(title: str, pairs: Sequence[dict], names: tuple[str, str], secon
     """Each pair's runs and ratios (variant / base), then the median ratios. `per`: baskets per request."""
     unit = "req/s" if per == 1 else "baskets/s"
     cost = "µs/req" if per == 1 else "µs/basket"
-    print(f"\n{title}: {len(pairs)} pairs of {seconds} s runs, the order alternating; CPU {cost} = API + shipper")
+    print(f"\n{title}: {len(pairs)} pairs of {seconds} s runs, the order alternating; CPU {cost}: API + shipper")
     for number, pair in enumerate(pairs, 1):
         base, variant, ratio = pair["base"], pair["variant"], pair["ratio"]
         first = names[0] if pair["base_first"] else names[1]
         print(
             f"  pair {number} ({first} first): "
-            + " | ".join(f"{name} {run['rps'] * per:7,.0f} {unit}, p99 {run['p99'] / 1e3:6.2f} ms, CPU {run['cpu_us_per_request'] / per:6,.1f}"
+            + " | ".join(f"{name} {run['rps'] * per:7,.0f} {unit}, p99 {run['p99'] / 1e3:6.2f} ms, CPU {run['api_cpu_us_per_request'] / per:,.1f} + {run['shipper_cpu_us_per_request'] / per:,.1f}"
                          for name, run in zip(names, (base, variant), strict=True))
             + f" | {names[1]}/{names[0]} {ratio['rps']:4.0%}, p99 {ratio['p99']:.2f}x, CPU {ratio['cpu']:.2f}x; load {pair['load']:.2f}"
         )  # fmt: skip

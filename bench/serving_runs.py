@@ -102,7 +102,7 @@ class Load:
     work: Path
     seconds: int
     connections: int
-    warm_up: int = 2
+    warm_up: int = 5  # the first pair's runs were the slowest in three runs of the script with 2 s
     servers: list[Server] = field(default_factory=list)
     warm: set[tuple[int, str, str]] = field(default_factory=set)
 
