@@ -135,9 +135,10 @@ class PredictionLog:
             with self._lock:
                 self._queued_rows -= rows
         try:
+            self.writer.sync()
             self.writer.seal_if_due()
         except OSError as error:
-            log.error("could not seal the prediction spool segment: %s", error)
+            log.error("could not sync or seal the prediction spool segment: %s", error)
 
     def _write(self, chunk: list[Record], rows: int) -> None:
         if self._spool_bytes >= self.writer.max_bytes:

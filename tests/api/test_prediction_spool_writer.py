@@ -74,3 +74,65 @@ def test_a_disk_that_takes_nothing_more_is_an_error_not_a_silent_loss(tmp_path, 
         writer.append(_records(2))
     writer.seal()
     assert [path.suffix for path in tmp_path.iterdir()] == [READY]
+
+
+def _resident_pages(path) -> tuple[int, int]:
+    """(pages of the file in the page cache, pages of the file), from Linux's mincore(2)."""
+    import ctypes
+    import mmap
+
+    size = path.stat().st_size
+    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype, libc.mmap.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    with path.open("rb") as file:
+        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, file.fileno(), 0)
+        assert address not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+        try:
+            vector = ctypes.create_string_buffer(pages)
+            assert libc.mincore(address, size, vector) == 0, os.strerror(ctypes.get_errno())
+            return sum(byte & 1 for byte in vector.raw), pages
+        finally:
+            libc.munmap(address, size)
+
+
+@pytest.mark.skipif(not hasattr(os, "POSIX_FADV_DONTNEED") or os.uname().sysname != "Linux", reason="mincore and fadvise as Linux has them")
+def test_a_synced_pass_is_on_disk_and_leaves_the_page_cache(tmp_path):
+    """After the writer thread's pass (append, then sync) the segment's bytes are no longer held in
+    the page cache: the spool does not grow the API's memory while the shipper or the lake lags.
+    Without sync every page written stays cached (the first assertion shows it)."""
+    writer = SpoolWriter(tmp_path, max_bytes=1 << 30, segment_seconds=3600, segment_rows=1 << 30)
+    body = msgspec.json.encode({"baskets": [{"basket_id": "B" * 2000}]})
+    records = [captured(f"r{n}", "v1", True, ["LA"], [[0.5, 0.25, 0.25]], body) for n in range(2000)]  # ~4 MB
+    writer.append(records)
+    [segment] = tmp_path.glob("*.open")
+    cached, pages = _resident_pages(segment)
+    assert cached > pages * 0.9  # written, not yet synced: in the cache
+    writer.sync()
+    cached, pages = _resident_pages(segment)
+    assert cached < pages * 0.1
+    writer.append(records[:10])  # the next pass: only its own bytes are cached, until its sync
+    writer.seal()  # seal syncs too
+    cached, _ = _resident_pages(next(iter(ready_segments(tmp_path))))
+    assert cached < pages * 0.1
+    assert [line.request_id for line in _spooled(tmp_path)] == [f"r{n}" for n in range(2000)] + [f"r{n}" for n in range(10)]
+
+
+def test_a_failed_sync_at_seal_still_seals_and_keeps_every_row(tmp_path, monkeypatch, caplog):
+    """fdatasync can fail (EIO on a failing disk): the bytes are still in the file's cache, so the
+    segment is sealed anyway for the shipper and the failure is logged, not counted as a loss."""
+
+    def failing_fdatasync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(prediction_spool.os, "fdatasync", failing_fdatasync)
+    writer = SpoolWriter(tmp_path, max_bytes=1 << 30, segment_seconds=3600, segment_rows=1 << 30)
+    records = _records(30)
+    writer.append(records)
+    with pytest.raises(OSError):
+        writer.sync()  # the writer thread's pass sees it (and logs it)
+    writer.seal()
+    assert "could not sync" in caplog.text
+    assert [bytes(line.body) for line in _spooled(tmp_path)] == [record.body for record in records]
