@@ -155,7 +155,7 @@ class SpoolWriter:
         """
         if self._fd is None or self._size == self._synced:
             return
-        os.fdatasync(self._fd)
+        getattr(os, "fdatasync", os.fsync)(self._fd)  # macOS has no fdatasync
         if _DROP_CACHE is not None:
             os.posix_fadvise(self._fd, self._synced, self._size - self._synced, _DROP_CACHE)
         self._synced = self._size

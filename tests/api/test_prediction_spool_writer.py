@@ -136,3 +136,19 @@ def test_a_failed_sync_at_seal_still_seals_and_keeps_every_row(tmp_path, monkeyp
     writer.seal()
     assert "could not sync" in caplog.text
     assert [bytes(line.body) for line in _spooled(tmp_path)] == [record.body for record in records]
+
+
+def test_a_system_without_fdatasync_syncs_with_fsync(tmp_path, monkeypatch):
+    """macOS's Python has no os.fdatasync: the writer falls back to os.fsync (here the real one)
+    rather than failing every pass of the writer thread."""
+    monkeypatch.delattr(prediction_spool.os, "fdatasync")
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(prediction_spool.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    writer = SpoolWriter(tmp_path, max_bytes=1 << 30, segment_seconds=3600, segment_rows=1 << 30)
+    records = _records(5)
+    writer.append(records)
+    writer.sync()
+    writer.seal()
+    assert synced
+    assert [bytes(line.body) for line in _spooled(tmp_path)] == [record.body for record in records]
