@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 OPEN, READY = ".open", ".ready"
 _IOV_MAX = 1020  # parts per writev: Linux takes at most 1024 (IOV_MAX)
-UNREADABLE = "unreadable"
-_DROP_CACHE = getattr(os, "POSIX_FADV_DONTNEED", None)  # Linux and most Unixes; not macOS  # sub-folder for lines that cannot be decoded, kept for inspection
+UNREADABLE = "unreadable"  # sub-folder for lines that cannot be decoded, kept for inspection
+_DROP_CACHE = getattr(os, "POSIX_FADV_DONTNEED", None)  # Linux and most Unixes; not macOS
 
 
 class Captured(msgspec.Struct, array_like=True, gc=False):
