@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,13 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import msgspec  # noqa: E402
 
+from bench.in_process import median_blocks, served_model  # noqa: E402
 from bench.serve import _bodies, _released_model  # noqa: E402
 from retail_api.decoding import RequestDecoder  # noqa: E402
 from retail_api.predict import predict_many  # noqa: E402
 from retail_api.schemas import BatchIn  # noqa: E402
 from retail_model import basket_features  # noqa: E402
-from retail_model.lake import LocalLake  # noqa: E402
-from retail_model.registry import LakeModelRegistry  # noqa: E402
 
 
 def main() -> None:
@@ -44,9 +42,7 @@ def main() -> None:
     lake = Path(args.lake).expanduser().resolve()
     _, version, metrics = _released_model(lake)
     _, held_out = _bodies(lake, metrics, 18, args.batch_size)
-    registry = LakeModelRegistry(LocalLake(lake))
-    model = registry.load_model(registry.serving_entry())
-    model.prepare()
+    model = served_model(lake)
     size = args.batch_size
     bodies = [json.dumps({"baskets": held_out[i : i + size]}).encode() for i in range(0, len(held_out) - size + 1, size)]
     decode, encode = RequestDecoder(BatchIn).decode, msgspec.json.Encoder().encode  # the endpoint's decoder and encoder
@@ -67,14 +63,7 @@ def main() -> None:
         "  of which columns (FeatureSpace.gather_baskets)": (model.scorer.space.gather_baskets, baskets),
         "the endpoint's answer now (predict_many + encode)": (lambda batch: encode(predict_many(model, batch, "id")[0]), batches),
     }
-    timings: dict[str, list[float]] = {name: [] for name in kinds}
-    for _ in range(args.blocks):
-        for name, (step, inputs) in kinds.items():
-            started = time.thread_time_ns()
-            for item in inputs:
-                step(item)
-            timings[name].append((time.thread_time_ns() - started) / (len(inputs) * size) / 1e3)
-    median = {name: sorted(values)[len(values) // 2] for name, values in timings.items()}
+    median = median_blocks(kinds, args.blocks, units_per_input=size)
     print(f"model {version}: {metrics.get('winner')} ({model.scorer!r}), {len(bodies)} batches of {size} test-week baskets, "
           f"{args.blocks} blocks of each; 1-min load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     for name, value in median.items():

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import msgspec  # noqa: E402
 
+from bench.in_process import median_blocks, served_model  # noqa: E402
 from bench.serve import _bodies, _released_model  # noqa: E402
 from retail_api.decoding import RequestDecoder  # noqa: E402
 from retail_api.explanations import scored_and_explained  # noqa: E402
@@ -31,8 +31,6 @@ from retail_api.predict import predict_one  # noqa: E402
 from retail_api.schemas import BasketIn, PredictionOut, Probabilities  # noqa: E402
 from retail_model import basket_features  # noqa: E402
 from retail_model.labels import CLASS_BY_CODE  # noqa: E402
-from retail_model.lake import LocalLake  # noqa: E402
-from retail_model.registry import LakeModelRegistry  # noqa: E402
 
 
 def main() -> None:
@@ -43,9 +41,7 @@ def main() -> None:
     lake = Path(args.lake).expanduser().resolve()
     _, version, metrics = _released_model(lake)
     single, _ = _bodies(lake, metrics, 18, 500)
-    registry = LakeModelRegistry(LocalLake(lake))
-    model = registry.load_model(registry.serving_entry())
-    model.prepare()
+    model = served_model(lake)
     decode, encode = RequestDecoder(BasketIn).decode, msgspec.json.Encoder().encode  # the endpoint's decoder
     plain = [json.dumps(body).encode() for body in single]
     explained = [json.dumps(body | {"explain": 3}).encode() for body in single]
@@ -69,14 +65,7 @@ def main() -> None:
         "  the same, as the answer's structs (scored_and_explained)": (lambda row: scored_and_explained(model, row, 3, "$"), rows),
         "  encode an answer with its explanation": (lambda row: encode(answers[id(row)]), rows),
     }
-    timings = {name: [] for name in kinds}
-    for _ in range(args.blocks):
-        for name, (step, inputs) in kinds.items():
-            started = time.thread_time_ns()
-            for item in inputs:
-                step(item)
-            timings[name].append((time.thread_time_ns() - started) / len(inputs) / 1e3)
-    median = {name: sorted(values)[len(values) // 2] for name, values in timings.items()}
+    median = median_blocks(kinds, args.blocks)
     print(f"model {version}: {metrics.get('winner')}, {len(single)} 18-line baskets, {args.blocks} blocks of each; "
           f"1-min load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     for name, value in median.items():
