@@ -4,8 +4,8 @@ These two endpoints are the product's traffic, so they skip FastAPI's routing, d
 injection and dict-based validation (together most of a request's cost, see bench/README.md)
 and do, in order: method, API key (before the body is read), content type, declared size, the
 body read under the size limit, the serving model, msgspec validation straight from the bytes,
-the per-basket limits, the compiled scorer, the answer, and the prediction log (the answer and the
-body as received, appended to a queue).
+the per-basket limits, the compiled scorer, the answer, and the prediction log (for a request
+the capture sample keeps: the answer and the body as received, appended to a queue).
 Their OpenAPI description is generated from the same msgspec types (retail_api.openapi).
 """
 
@@ -100,7 +100,8 @@ class PredictionEndpoints:
             self._check_lines(basket, "the basket")
             answer, code, probabilities = predict_one(model, basket, request_id)
             self.metrics.count_predictions({CLASS_BY_CODE[code]: 1})
-            self.sink.record(captured(request_id, model.version, False, [code], probabilities, body))
+            if self.sink.sampled(1):
+                self.sink.record(captured(request_id, model.version, False, [code], probabilities, body))
         except Refusal as refusal:
             return await self._refuse(send, refusal, request_id)
         except asgi.ClientDisconnected:
@@ -129,7 +130,8 @@ class PredictionEndpoints:
                 self._check_lines(baskets[number], f"basket {number}")
             answer, codes, probabilities = predict_many(model, batch, request_id)
             self.metrics.count_predictions({CLASS_BY_CODE[code]: n for code, n in Counter(codes).items()})
-            self.sink.record(captured(request_id, model.version, True, codes, probabilities, body))
+            if self.sink.sampled(len(codes)):
+                self.sink.record(captured(request_id, model.version, True, codes, probabilities, body))
         except Refusal as refusal:
             return await self._refuse(send, refusal, request_id)
         except asgi.ClientDisconnected:

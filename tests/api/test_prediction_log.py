@@ -14,6 +14,7 @@ import pytest
 from tests.helpers.scoring_data import publish, wait_for
 from tests.helpers.training_data import request_body, train_small_model
 
+from retail_api import predict
 from retail_api.app import create_app
 from retail_api.log_shipper import UNREADABLE_ROWS, ship
 from retail_api.prediction_spool import RECORD_END, UNREADABLE, captured
@@ -158,19 +159,34 @@ def test_a_full_spool_drops_and_counts_new_rows(lake, baskets):
 
 
 @pytest.mark.parametrize("percent", [0, 50])
-def test_capture_samples_the_requests(lake, baskets, percent):
+def test_capture_samples_the_requests(lake, baskets, percent, monkeypatch):
+    """The sample is drawn before a spool line is built: a request left out encodes nothing for the log."""
+    encoded = []
+    monkeypatch.setattr(predict, "captured", lambda *args: encoded.append(args) or captured(*args))
     settings = Settings(lake=str(lake), prediction_log_capture_percent=percent, prediction_log_flush_seconds=0.05)
     requests = 60
     with TestClient(create_app(settings)) as client:
         for number in range(requests):
             assert client.post("/v1/predict", json=request_body(baskets[number % len(baskets)])).status_code == 200
-        captured = _metric(client, "retail_api_prediction_log_rows_captured_total")
-        assert captured + _metric(client, "retail_api_prediction_log_rows_sampled_out_total") == requests
-        wait_for(lambda: _metric(client, "retail_api_prediction_log_rows_written_total") == captured, timeout=60)
+        kept = _metric(client, "retail_api_prediction_log_rows_captured_total")
+        assert kept + _metric(client, "retail_api_prediction_log_rows_sampled_out_total") == requests
+        wait_for(lambda: _metric(client, "retail_api_prediction_log_rows_written_total") == kept, timeout=60)
+    assert len(encoded) == kept
     if percent == 0:
-        assert captured == 0
+        assert kept == 0
     else:  # binomial(60, 0.5): outside 10..50 with probability < 1e-6
-        assert 10 <= captured <= 50
+        assert 10 <= kept <= 50
+
+
+def test_with_the_log_off_no_request_builds_a_spool_line(lake, baskets, monkeypatch):
+    encoded = []
+    monkeypatch.setattr(predict, "captured", lambda *args: encoded.append(args) or captured(*args))
+    settings = Settings(lake=str(lake), prediction_log=False)
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/predict", json=request_body(baskets[0])).status_code == 200
+        assert client.post("/v1/predict/batch", json={"baskets": [request_body(item) for item in baskets[:3]]}).status_code == 200
+    assert encoded == []
+    assert not (lake / PREDICTIONS_TABLE).exists()
 
 
 def test_a_damaged_spool_line_is_kept_aside_and_counted(lake, baskets, tmp_path):
