@@ -1,6 +1,7 @@
 """Load landed weeks into the lake: raw rows, quarantined rows, and one ingest-log entry per file.
 
-Weeks are parsed one file at a time and committed in groups of about `rows_per_commit` rows: one
+Each file is split into fields on its own, and files are committed in groups of about
+`rows_per_commit` rows; the contract's rules run once per group (`check_files`). One
 Delta commit replaces the group's weeks in raw, one in quarantine, one appends to the ingest log
 (written last, so a load that dies half-way leaves its weeks pending and the next run redoes
 them). Memory stays bounded by the group, not by the number of weeks. A file that cannot be read
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from retail_assets.ingest.fields import FileFields, UnreadableFileError, count_lines, file_fields
 from retail_assets.ingest.landing import LandedFile, log_rows, reject_file
-from retail_assets.ingest.reader import IngestResult, UnreadableFileError, count_lines, parse_weekly_file
+from retail_assets.ingest.reader import IngestResult, check_files
 from retail_assets.ingest.tables import BY_WEEK, INGEST_LOG, QUARANTINE, RAW, weeks_property
 from retail_model.lake import Lake
 
@@ -74,27 +76,73 @@ def load_weeks(
     on_week: Callable[[str, IngestResult], None] | None = None,
 ) -> LoadReport:
     report = LoadReport()
-    group: list[tuple[LandedFile, str, IngestResult]] = []
+    group: list[_Split] = []
     rejections: list[dict] = []
     for landed in files:
         data, fingerprint = lake.read_versioned(landed.key)
         try:
-            result = parse_weekly_file(landed.stored.name, data)
+            fields = file_fields(landed.stored.name, data)
         except Exception as error:  # noqa: BLE001 - any failure to read a file rejects that file, not the run
-            reason = str(error) if isinstance(error, UnreadableFileError) else _unexpected(landed, error)
-            report.rejected.append(Rejection(landed.week, landed.stored.name, reason, reject_file(lake, landed, fingerprint, reason)))
-            rejections.append(_log_entry(landed, fingerprint, run_id, status="rejected", reason=reason, data=data))
+            rejections.append(_reject(lake, landed, fingerprint, data, error, run_id, report))
             continue
-        group.append((landed, fingerprint, result))
-        if on_week is not None:
-            on_week(landed.week, result)
-        if sum(r.kept.height + r.quarantined.height for _, _, r in group) >= rows_per_commit:
-            _commit(lake, group, run_id, report)
-            group = []
-    _commit(lake, group, run_id, report)
+        group.append(_Split(landed, fingerprint, data, fields))
+        if sum(s.fields.strings.height + s.fields.broken.height for s in group) >= rows_per_commit:
+            _check_and_commit(lake, group, run_id, report, rejections, on_week)
+    _check_and_commit(lake, group, run_id, report, rejections, on_week)
     if rejections:
         lake.append(INGEST_LOG, log_rows(rejections), partition_by=BY_WEEK)
     return report
+
+
+@dataclass
+class _Split:
+    """A landed file split into fields, waiting for its group's rules."""
+
+    landed: LandedFile
+    fingerprint: str
+    data: bytes
+    fields: FileFields
+
+
+def _check_and_commit(
+    lake: Lake, group: list[_Split], run_id: str, report: LoadReport, rejections: list[dict],
+    on_week: Callable[[str, IngestResult], None] | None,
+) -> None:
+    """Run the rules over the group, then commit it; empties `group` first, so the files' fields
+    and bytes are freed before the Delta writes."""
+    if not group:
+        return
+    checked = _check(lake, group, run_id, report, rejections)
+    group.clear()
+    if on_week is not None:
+        for landed, _, result in checked:
+            on_week(landed.week, result)
+    _commit(lake, checked, run_id, report)
+
+
+def _check(
+    lake: Lake, group: list[_Split], run_id: str, report: LoadReport, rejections: list[dict]
+) -> list[tuple[LandedFile, str, IngestResult]]:
+    """The group's files checked in one query; if that fails, file by file, so only the file that
+    breaks it is rejected."""
+    try:
+        results = check_files([s.fields for s in group])
+    except Exception:  # noqa: BLE001 - find the culprit below
+        checked = []
+        for s in group:
+            try:
+                checked.append((s.landed, s.fingerprint, check_files([s.fields])[0]))
+            except Exception as error:  # noqa: BLE001 - any failure to read a file rejects that file, not the run
+                rejections.append(_reject(lake, s.landed, s.fingerprint, s.data, error, run_id, report))
+        return checked
+    return [(s.landed, s.fingerprint, result) for s, result in zip(group, results, strict=True)]
+
+
+def _reject(lake: Lake, landed: LandedFile, fingerprint: str, data: bytes, error: Exception, run_id: str, report: LoadReport) -> dict:
+    """File the landed file under landing/rejected/ with the reason; returns its ingest-log entry."""
+    reason = str(error) if isinstance(error, UnreadableFileError) else _unexpected(landed, error)
+    report.rejected.append(Rejection(landed.week, landed.stored.name, reason, reject_file(lake, landed, fingerprint, reason)))
+    return _log_entry(landed, fingerprint, run_id, status="rejected", reason=reason, data=data)
 
 
 def _commit(lake: Lake, group: list[tuple[LandedFile, str, IngestResult]], run_id: str, report: LoadReport) -> None:

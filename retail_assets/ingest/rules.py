@@ -10,6 +10,7 @@ import polars as pl
 
 from retail_assets.ingest import contract
 
+FILE_WEEK = "file_week"  # the week of the file a row came from (Int32), which its SHOP_WEEK must equal
 # Columns whose text becomes a typed value; every other contract column stays text.
 TYPED = {
     "shop_week": pl.Int32(),
@@ -20,17 +21,19 @@ TYPED = {
 }
 
 
-def typed(strings: pl.DataFrame) -> pl.DataFrame:
-    """The text columns cast to their types; a value that does not parse becomes null (a rule catches it)."""
-    return strings.with_columns(
-        *(pl.col(name).cast(dtype, strict=False) for name, dtype in TYPED.items()),
-        pl.col("shop_date").str.to_date("%Y%m%d", strict=False),
-    )
+def typed() -> list[pl.Expr]:
+    """The text columns cast to their types, as `<name>_typed`; a value that does not parse becomes
+    null (a rule catches it)."""
+    return [
+        *(pl.col(name).cast(dtype, strict=False).alias(f"{name}_typed") for name, dtype in TYPED.items()),
+        pl.col("shop_date").str.to_date("%Y%m%d", strict=False).alias("shop_date_typed"),
+    ]
 
 
-def rules(week: int) -> list[tuple[pl.Expr, str | pl.Expr]]:
+def rules(week: pl.Expr) -> list[tuple[pl.Expr, str | pl.Expr]]:
     """(the row breaks it, the reason) for every rule; evaluated on a frame holding the text
-    columns and their typed twins (suffix `_typed`)."""
+    columns and their typed twins (suffix `_typed`). `week` is the week of the row's file: a
+    column, so the rows of many files are checked in one query."""
 
     def text(name: str) -> pl.Expr:
         return pl.col(name)
@@ -49,7 +52,7 @@ def rules(week: int) -> list[tuple[pl.Expr, str | pl.Expr]]:
         rule(text(name).is_not_null() & value(name).is_null(), f"{name.upper()} is not a whole number")
     rule(text("spend").is_not_null() & value("spend").is_null(), "SPEND is not a number")
     rule(text("shop_date").is_not_null() & value("shop_date").is_null(), "SHOP_DATE is not a YYYYMMDD date")
-    rule(value("shop_week") != week, f"SHOP_WEEK differs from the file's week {week}")
+    rule(value("shop_week") != week, pl.format("SHOP_WEEK differs from the file's week {}", week))
     rule(~value("shop_hour").is_between(0, 23), "SHOP_HOUR outside 0..23")
     rule(~value("shop_weekday").is_between(1, 7), "SHOP_WEEKDAY outside 1..7")
     rule(value("quantity") < 1, "QUANTITY below 1")
@@ -63,19 +66,19 @@ def rules(week: int) -> list[tuple[pl.Expr, str | pl.Expr]]:
     return found
 
 
-def split_by_rules(strings: pl.DataFrame, week: int, carried: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(kept rows, typed; rows that break a rule, as text with their reason). `carried` columns ride along.
+def split_by_rules(strings: pl.LazyFrame, carried: list[str]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(kept rows, typed; rows that break a rule, as text with their reason). `strings` holds the
+    text columns and `file_week`, the week of each row's file; `carried` columns ride along.
 
     Whether a row breaks any rule is a cheap boolean over every row; the reason text is built
-    only for the rows that do (usually none).
+    only for the rows that do (usually none). Collect both together (`pl.collect_all`) so the
+    typing and the rules run once.
     """
     columns = [name.lower() for name in contract.COLUMNS]
-    values = typed(strings.select(columns)).rename(lambda name: f"{name}_typed")
-    checked = pl.concat([strings, values], how="horizontal")
-    every = rules(week)
+    every = rules(pl.col(FILE_WEEK))
     broken = pl.any_horizontal(failed for failed, _ in every)
     converted = set(TYPED) | {"shop_date"}
-    flagged = checked.with_columns(broken.alias("__broken"))
+    flagged = strings.with_columns(typed()).with_columns(broken.alias("__broken"))
     kept = flagged.filter(~pl.col("__broken")).select(
         *(pl.col(f"{name}_typed").alias(name) if name in converted else pl.col(name) for name in columns), *carried
     )

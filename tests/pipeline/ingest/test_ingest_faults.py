@@ -161,14 +161,14 @@ def test_an_unexpected_error_rejects_only_that_file(tmp_path, sample_dir, monkey
     lake = LocalLake(tmp_path / "lake")
     for path in sorted(sample_dir.glob("transactions_*.csv"))[:3]:
         lake.upload_file(path, f"landing/{path.name}")
-    real = load.parse_weekly_file
+    real = load.file_fields
 
     def flaky(name, data):
         if name.endswith("200608.csv"):
             raise MemoryError("simulated")
         return real(name, data)
 
-    monkeypatch.setattr(load, "parse_weekly_file", flaky)
+    monkeypatch.setattr(load, "file_fields", flaky)
     report = load.load_weeks(lake, landing.landed_files(lake), run_id="test")
     assert sorted(report.results) == ["200607", "200609"]
     assert [r.week for r in report.rejected] == ["200608"] and "MemoryError: simulated" in report.rejected[0].reason
