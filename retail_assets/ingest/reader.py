@@ -77,11 +77,12 @@ def check_files(files: list[FileFields]) -> list[IngestResult]:
     kept, invalid = split_by_rules(group, [*CARRIED, "line", _FILE])
     kept, invalid = pl.collect_all([kept.drop("line"), invalid])
     # Filtering keeps the order, so each file's kept rows are one contiguous slice: no copy.
-    starts = np.concatenate([[0], np.cumsum(np.bincount(kept[_FILE].to_numpy(), minlength=len(files)))])
+    # (drop_in_place: `drop` or `select` cost ~30 ms on a group of ~80 chunks, as a rechunk would.)
+    starts = np.concatenate([[0], np.cumsum(np.bincount(kept.drop_in_place(_FILE).to_numpy(), minlength=len(files)))])
     invalid_by_file = invalid.partition_by(_FILE, as_dict=True, include_key=False)
     none = invalid.clear().drop(_FILE)
     return [
-        _result(f, kept.slice(starts[i], starts[i + 1] - starts[i]).drop(_FILE), invalid_by_file.get((i,), none))
+        _result(f, kept.slice(starts[i], starts[i + 1] - starts[i]), invalid_by_file.get((i,), none))
         for i, f in enumerate(files)
     ]
 

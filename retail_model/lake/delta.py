@@ -13,6 +13,7 @@ week): an append, with no file of the table read.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import random
 import time
@@ -133,7 +134,7 @@ def _write_files(lake: Lake, table: str, frame: pl.DataFrame, partition_by: Sequ
     one grouped query (a week of silver is ~50 partitions of a few hundred rows: per-file queries
     and sequential writes were most of a weekly write)."""
     columns = list(partition_by)
-    parts = frame.partition_by(columns, as_dict=True, maintain_order=True) if columns else {(): frame}
+    parts = _parts(frame, columns)
     statistics = _statistics(frame, columns)
 
     def write_one(values: tuple, part: pl.DataFrame) -> AddAction:
@@ -160,6 +161,18 @@ def _write_files(lake: Lake, table: str, frame: pl.DataFrame, partition_by: Sequ
     # polars writes and file/S3 puts release the GIL: a few threads overlap them.
     with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
         return list(pool.map(lambda item: write_one(*item), parts.items()))
+
+
+def _parts(frame: pl.DataFrame, columns: list[str]) -> dict[tuple, pl.DataFrame]:
+    """The rows of each partition, keyed as `partition_by(as_dict=True)` keys them. Rows that
+    already come partition after partition (an ingest commit's weeks, one file after another) are
+    sliced, not copied: `partition_by` copied every row, ~6% of the raw step's CPU."""
+    if len(columns) == 1:
+        runs = frame.get_column(columns[0]).rle().struct.unnest()
+        if runs["value"].n_unique() == runs.height:
+            starts = [0, *itertools.accumulate(runs["len"])]
+            return {(value,): frame.slice(start, length) for value, start, length in zip(runs["value"], starts, runs["len"], strict=False)}
+    return frame.partition_by(columns, as_dict=True, maintain_order=True) if columns else {(): frame}
 
 
 def _escape(value: str | None) -> str:
