@@ -1,13 +1,14 @@
-"""The raw step alone (`load_weeks` into a fresh local lake), on main's tree and on this one,
+"""The raw step alone (`load_weeks` into a fresh local lake), on another commit's tree and on this one,
 in alternating child processes: wall seconds, CPU seconds and peak RSS of each run, their
 medians and the current/base ratios.
 
-    flock /work/bench.lock .venv/bin/python bench/raw_step.py --pairs 3
-    flock /work/bench.lock .venv/bin/python bench/raw_step.py --base /tmp/base --weeks 12   # quick look
+    .venv/bin/python bench/raw_step.py --base-ref main --pairs 3      # a branch against main
+    .venv/bin/python bench/raw_step.py --base-ref HEAD~3 --weeks 12   # against an earlier commit, a quick look
 
 The data (`retail-mlops sample-data --weeks 115 --baskets-per-week 4100 --seed 7`, ~3 M rows)
-is generated once into --cache. The base tree is `git archive` of --base-ref (main's HEAD),
-extracted into --base unless that directory already holds a tree. Each child lands the files
+is generated once into --cache. The base tree is `git archive` of --base-ref (main by default),
+extracted into --base (by default a folder under the temp folder named after the commit, so
+another ref never reuses a stale tree) unless that directory already holds a tree. Each child lands the files
 in a fresh lake (not timed) and times `load_weeks`, as bench/ingest.py's `plain` child does;
 its wall and CPU seconds (getrusage of the child itself, polars' threads included) cover
 `load_weeks` alone, and so does the peak RSS (the child's maximum when `load_weeks` returns);
@@ -77,7 +78,11 @@ def run(tree: Path, data: Path, scratch: Path) -> dict:
     return result | {"child_wall": time.perf_counter() - started, "child_cpu": usage.ru_utime + usage.ru_stime}
 
 
-def base_tree(base: Path, ref: str) -> Path:
+def base_tree(base: Path | None, ref: str) -> Path:
+    if base is None:
+        commit = subprocess.run(["git", "-C", str(TREE), "rev-parse", "--verify", f"{ref}^{{commit}}"], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        base = Path(tempfile.gettempdir()) / f"retail-bench-base-{commit[:12]}"
     if not (base / "retail_assets").is_dir():
         base.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(["git", "-C", str(TREE), "archive", ref], check=True, capture_output=True).stdout
@@ -97,8 +102,8 @@ def sample_data(cache: Path, weeks: int, baskets: int, seed: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--base", type=Path, default=Path("/tmp/base"), help="the tree to compare against (extracted if empty)")
-    parser.add_argument("--base-ref", default="main")
+    parser.add_argument("--base", type=Path, help="where the base tree is (extracted there if empty; default: under the temp folder)")
+    parser.add_argument("--base-ref", default="main", help="the commit to compare against")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "retail-bench-data")
     parser.add_argument("--weeks", type=int, default=115)
     parser.add_argument("--baskets-per-week", type=int, default=4100)
