@@ -14,12 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.helpers.scoring_data import fit_pipeline, publish, save_model, train_and_held_out
-from tests.helpers.training_data import request_body, train_small_model
-from tests.helpers.processes import free_port, stop_process_group, wait_until
 
 from retail_model.lake import LocalLake
 from retail_model.registry import REJECTED, LakeModelRegistry
+from tests.helpers.processes import SERVER_START_SECONDS, free_port, stop_process_group, wait_until
+from tests.helpers.scoring_data import fit_pipeline, publish, save_model, train_and_held_out
+from tests.helpers.training_data import request_body, train_small_model
 
 API_KEY = "server-test-key"
 
@@ -52,7 +52,7 @@ def uvicorn_server(lake: Path, log_path: Path, **environment: str) -> Iterator[s
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, 60, "the API", server)
+        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, SERVER_START_SECONDS, "the API", server)
         yield base
     finally:
         stop_process_group(server)
@@ -101,7 +101,7 @@ def test_a_pod_pinned_to_a_rejected_version_is_not_ready_and_says_what_to_do(lak
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, 60, "the API process", server)
+        wait_until(lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, SERVER_START_SECONDS, "the API process", server)
         ready = httpx.get(f"{base}/readyz", timeout=10)
         assert ready.status_code == 503 and ready.json()["status"] == "not_ready" and ready.json()["pinned_version"] == "v2"
         assert "v2 (RETAIL_MODEL_VERSION) is Rejected (misreads the new stores, by ana)" in ready.json()["detail"]

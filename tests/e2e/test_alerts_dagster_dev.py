@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-from tests.helpers.processes import free_port, stop_process_group, wait_until
 
 from retail_assets.definitions import defs
 from retail_assets.defs.asset_keys import FEATURES, RELEASE
 from tests.helpers.paths import REPO as REPO_ROOT
+from tests.helpers.processes import DAGSTER_DEV_START_SECONDS, free_port, stop_process_group, wait_until
 
 REPO = REPO_ROOT
 
@@ -49,7 +49,7 @@ def test_failures_reach_the_alert_sink_on_the_first_tick_of_dagster_dev(tmp_path
         cwd=REPO, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        wait_until(lambda: len(alerts()) == 2, timeout=120, what="the first alerts from dagster dev", process=process)
+        wait_until(lambda: len(alerts()) == 2, timeout=DAGSTER_DEV_START_SECONDS, what="the first alerts from dagster dev", process=process)
     finally:
         stop_process_group(process)
         log.close()

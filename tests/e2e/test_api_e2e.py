@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
-from tests.helpers.gold import request_from_gold
-from tests.helpers.processes import free_port, stop_process_group, wait_until
 
+from tests.helpers.gold import request_from_gold
+from tests.helpers.processes import SERVER_START_SECONDS, free_port, stop_process_group, wait_until
 
 CLI = str(Path(sys.executable).parent / "retail-mlops")
 
@@ -26,7 +26,7 @@ def api(pipeline_run, tmp_path_factory):
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, 60, "the API", process)
+        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, SERVER_START_SECONDS, "the API", process)
         yield base
     finally:
         stop_process_group(process)

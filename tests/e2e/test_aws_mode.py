@@ -18,13 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-
 import dagster as dg
 import httpx
 import polars as pl
 import pytest
-from tests.helpers.gold import request_from_gold
-from tests.helpers.processes import free_port, stop_process_group, wait_until
 from rich.console import Console
 from rich.progress import Progress
 
@@ -32,6 +29,8 @@ from retail_assets.sample_data import generate_sample_data
 from retail_model.lake import S3Lake
 from retail_model.registry import LakeModelRegistry
 from retail_model.settings import AwsSettings
+from tests.helpers.gold import request_from_gold
+from tests.helpers.processes import SERVER_START_SECONDS, free_port, stop_process_group, wait_until
 
 CLI = str(Path(sys.executable).parent / "retail-mlops")
 
@@ -142,7 +141,7 @@ def test_the_api_serves_the_release_from_the_s3_lake(s3_run, tmp_path):
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, 60, "the API on S3", process)
+        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, SERVER_START_SECONDS, "the API on S3", process)
         assert httpx.get(f"{base}/readyz", timeout=5).json()["model_version"] == summary.model_version
         reply = httpx.post(f"{base}/v1/predict", json=request_from_gold(gold.row(0, named=True)), timeout=10)
         assert reply.status_code == 200, reply.text

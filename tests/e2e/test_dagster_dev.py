@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 import httpx
-from tests.helpers.processes import free_port, stop_process_group, wait_until
+
 from tests.helpers.paths import REPO as REPO_ROOT
+from tests.helpers.processes import DAGSTER_DEV_START_SECONDS, SERVER_START_SECONDS, free_port, stop_process_group, wait_until
 
 REPO = REPO_ROOT
 QUERY = """
@@ -54,8 +55,8 @@ def test_dagster_dev_serves_the_materialized_graph(pipeline_run, tmp_path):
             nodes = query().get("assetNodes") or []
             return any((n["freshnessStatusInfo"] or {}).get("freshnessStatus") == "HEALTHY" for n in nodes)
 
-        wait_until(lambda: bool(query().get("assetNodes")), timeout=120, what="dagster dev GraphQL", process=process)
-        wait_until(freshness_evaluated, timeout=90, what="the freshness daemon", process=process)
+        wait_until(lambda: bool(query().get("assetNodes")), timeout=DAGSTER_DEV_START_SECONDS, what="dagster dev GraphQL", process=process)
+        wait_until(freshness_evaluated, timeout=SERVER_START_SECONDS, what="the freshness daemon", process=process)
         data = query()
         nodes = data["assetNodes"]
     finally:

@@ -9,6 +9,13 @@ import time
 
 from retail_assets.release.local_cluster.kubelet import stop_process
 
+# How long a server a test starts may take to come up. A wait returns as soon as the server
+# answers, so these are ceilings, not delays: in a full `make test` on a loaded 2-core machine
+# (the suite at 28 minutes instead of 13, 40% of the CPU time waiting on the disk) the API took
+# over 60 s to answer /readyz and `dagster dev` over 70 s to load the code location.
+SERVER_START_SECONDS = 180
+DAGSTER_DEV_START_SECONDS = 300
+
 
 def free_port() -> int:
     with socket.socket() as sock:
