@@ -6,7 +6,7 @@ not the file's), or the whole file is rejected (`UnreadableFileError`: not text,
 columns missing), which the caller files under `landing/rejected/`.
 
 Splitting a file into fields is done file by file (`fields.py`); the contract's rules run once
-over a whole group of files (`check_files`): one query over ~300k rows instead of a dozen small
+over a whole group of files (`check_files`): one query over a commit group (~400k rows) instead of a dozen small
 ones. `parse_weekly_file` is the one-file case.
 """
 
