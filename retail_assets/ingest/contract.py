@@ -45,6 +45,9 @@ COLUMNS: tuple[str, ...] = (
     "STORE_REGION",
 )
 
+# The lake's column names for them (its tables are lower-case).
+LAKE_COLUMNS = [name.lower() for name in COLUMNS]
+
 # Columns that must be present on every row. CUST_* are empty for anonymous shoppers, and the
 # finer product levels are sometimes missing in the public data.
 REQUIRED_COLUMNS = (

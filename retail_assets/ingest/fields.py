@@ -22,7 +22,6 @@ import polars as pl
 
 from retail_assets.ingest import contract
 
-TEXT_COLUMNS = [name.lower() for name in contract.COLUMNS]
 BROKEN_SCHEMA = {"source_line": pl.Int64(), "line": pl.String(), "reason": pl.String()}
 _BOM = b"\xef\xbb\xbf"
 _BLANK = b" \t\r"  # what a blank line may hold; the parser and count_lines agree on it
@@ -115,10 +114,10 @@ def file_fields(name: str, data: bytes) -> FileFields:
         lines = _physical_lines(data)
         body = lines.slice(1).filter(pl.col("text").str.strip_chars(_BLANK.decode()).str.len_chars() > 0)
         fields, broken = _fields(body, canonical)
-        fields = fields.with_columns(pl.col(TEXT_COLUMNS).replace("", None))  # as polars' reader does
+        fields = fields.with_columns(pl.col(contract.LAKE_COLUMNS).replace("", None))  # as polars' reader does
     strings = fields.with_columns(source_file=pl.lit(name))
     if padded:  # whitespace around values: tolerated, and an all-blank value is a missing one
-        strings = strings.with_columns(pl.col(TEXT_COLUMNS).str.strip_chars().replace("", None))
+        strings = strings.with_columns(pl.col(contract.LAKE_COLUMNS).str.strip_chars().replace("", None))
     if spelling == "seg":
         strings = strings.with_columns(
             pl.col(column.lower()).replace(codes) for column, codes in contract.ALTERNATIVE_CODES.items()

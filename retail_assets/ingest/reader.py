@@ -6,8 +6,8 @@ not the file's), or the whole file is rejected (`UnreadableFileError`: not text,
 columns missing), which the caller files under `landing/rejected/`.
 
 Splitting a file into fields is done file by file (`fields.py`); the contract's rules run once
-over a whole group of files (`check_files`): one query over a commit group (~400k rows) instead of a dozen small
-ones. `parse_weekly_file` is the one-file case.
+over a whole group of files (`check_files`): one query over a commit group (~400k rows) instead
+of a dozen small ones. `parse_weekly_file` is the one-file case.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from retail_assets.ingest.rules import FILE_WEEK, split_by_rules
 __all__ = ["IngestResult", "UnreadableFileError", "check_files", "count_lines", "parse_weekly_file", "read_weekly_file"]
 
 CARRIED = ["source_file", "source_line"]
-KEPT_COLUMNS = [name.lower() for name in contract.COLUMNS] + CARRIED
-QUARANTINE_COLUMNS = [name.lower() for name in contract.COLUMNS] + [*CARRIED, "line", "reason"]
+KEPT_COLUMNS = [*contract.LAKE_COLUMNS, *CARRIED]
+QUARANTINE_COLUMNS = [*contract.LAKE_COLUMNS, *CARRIED, "line", "reason"]
 _FILE = "__file"  # which of the group's files a row came from
 
 

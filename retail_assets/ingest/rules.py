@@ -74,7 +74,7 @@ def split_by_rules(strings: pl.LazyFrame, carried: list[str]) -> tuple[pl.LazyFr
     only for the rows that do (usually none). Collect both together (`pl.collect_all`) so the
     typing and the rules run once.
     """
-    columns = [name.lower() for name in contract.COLUMNS]
+    columns = contract.LAKE_COLUMNS
     every = rules(pl.col(FILE_WEEK))
     broken = pl.any_horizontal(failed for failed, _ in every)
     converted = set(TYPED) | {"shop_date"}
