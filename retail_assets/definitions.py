@@ -28,13 +28,42 @@ def defs() -> dg.Definitions:
     return with_sensor_interval(with_executor, get_environment().sensor_interval_seconds)
 
 
+# What a step process needs besides the code location: the storage of the instance it reports to.
+# Dagster imports it lazily, when the step process opens the instance, so a forked step still paid
+# about 1.9 s of imports (SQLAlchemy, Alembic, the storage classes) before its step began
+# (bench/step_workers.py). The SQLite instance the CLI and `make ui` write, and the Helm chart's
+# PostgreSQL one with its S3 compute logs.
+INSTANCE_MODULES = (
+    "dagster._core.storage.legacy_storage",
+    "dagster._core.storage.sqlite_storage",
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log",
+    "dagster._core.storage.runs.sqlite.sqlite_run_storage",
+    "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage",
+    "dagster._core.storage.local_compute_log_manager",
+    "retail_assets.event_store",
+    "dagster_postgres",
+    "dagster_aws.s3.compute_log_manager",
+    "alembic.runtime.migration",
+    "alembic.script",
+    "dagster._core.instance.factory",
+    "dagster._core.storage.root",
+    "dagster._core.storage.migration.utils",
+    "dagster._core.secrets.env_file",
+    "upath.implementations.local",
+)
+
+
+def step_preload_modules() -> list[str]:
+    """What the step processes' server imports once per run: Dagster, the code location, the instance's storage."""
+    package = retail_assets.defs
+    return ["dagster", __name__, *(m.name for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")), *INSTANCE_MODULES]
+
+
 def _step_executor() -> dg.ExecutorDefinition:
     """Dagster's default executor, its step processes forked from a server that imported the code location once.
 
     Started fresh, each step process imports Dagster, polars, deltalake, scikit-learn and the code
     location before it runs (seconds per step, most of a short run); forked, it starts with them.
-    A run can still ask for `execution: {config: {in_process: {}}}`.
+    The configuration is fixed: a run's `execution` config does not change it.
     """
-    package = retail_assets.defs
-    modules = ["dagster", __name__, *(m.name for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}."))]
-    return dg.multi_or_in_process_executor.configured({"multiprocess": {"start_method": {"forkserver": {"preload_modules": modules}}}})
+    return dg.multi_or_in_process_executor.configured({"multiprocess": {"start_method": {"forkserver": {"preload_modules": step_preload_modules()}}}})

@@ -261,3 +261,50 @@ def test_loading_the_code_location_prints_no_warnings(tmp_path):
     )
     assert loaded.returncode == 0, loaded.stderr
     assert "Warning" not in loaded.stderr, loaded.stderr
+
+
+def test_step_processes_start_with_the_instance_storage_already_imported(tmp_path):
+    """A run's step processes are forked from a server that preloaded `step_preload_modules()`.
+    Opening the instance is the first thing a step process does: for the SQLite instance the CLI
+    and `make ui` write it must import nothing more of Dagster, SQLAlchemy or Alembic (they cost
+    about 1.9 s per step when they were imported there), and every module the Helm chart's
+    PostgreSQL instance names (storage, run launcher and coordinator, S3 compute logs) is preloaded."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers.dagster_platform import instance_yaml
+    from tests.helpers.postgres import PostgresServer
+
+    chart = instance_yaml(PostgresServer("127.0.0.1", 5432, 0, tmp_path), "dagster", "logs", None)
+    chart_modules = sorted({section["module"] for section in chart.values() if isinstance(section, dict) and "module" in section})
+    probe = f"""
+import importlib, json, pathlib, sys
+from retail_assets.definitions import step_preload_modules
+for name in step_preload_modules():
+    importlib.import_module(name)
+preloaded = set(sys.modules)
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+from retail_assets.event_store import instance_settings
+home = pathlib.Path({str(tmp_path / "home")!r})
+home.mkdir()
+(home / "dagster.yaml").write_text(instance_settings(home))
+with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))):
+    pass
+print(json.dumps({{"opened": sorted(set(sys.modules) - preloaded), "missing": [m for m in {chart_modules!r} if m not in preloaded]}}))
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env={"RETAIL_LAKE": str(tmp_path / "lake"), "PATH": ""})
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [m for m in found["opened"] if m.split(".")[0] in {"dagster", "sqlalchemy", "alembic", "retail_assets"}] == []
+    assert len(chart_modules) >= 6 and found["missing"] == []
+
+
+def test_the_sensors_lake_jobs_run_in_one_process_and_other_runs_fork_their_steps(definitions):
+    """ingest_week and rebuild_lake (the landing sensor's, raw_updated_sensor's and the weekly
+    schedule's jobs) run their steps in the run's own process, as `retail-mlops materialize` does;
+    a run from the UI's Materialize forks each step from the preloaded server (bench/step_workers.py)."""
+    for name in ("ingest_week", "rebuild_lake"):
+        assert definitions.resolve_job_def(name).executor_def.name == dg.in_process_executor.name, name
+    assert definitions.resolve_implicit_global_asset_job_def().executor_def.name == dg.multi_or_in_process_executor.name
