@@ -4,12 +4,12 @@ import dagster as dg
 
 from retail_assets.defs.asset_keys import RAW
 from retail_assets.defs.partitions import shop_weeks, week_range_tags
-from retail_assets.defs.runs import MAX_ATTEMPTS, attempts
+from retail_assets.defs.runs import LAKE_JOB_EXECUTOR, MAX_ATTEMPTS, attempts
 from retail_assets.ingest.landing import misnamed_files, reject_misnamed
 from retail_assets.ingest.watch import LandingWatch, ReadyFile, contiguous_blocks, look
 from retail_model.lake import Lake
 
-ingest_week = dg.define_asset_job("ingest_week", selection=[RAW], description="Ingest landed weekly files.")
+ingest_week = dg.define_asset_job("ingest_week", selection=[RAW], description="Ingest landed weekly files.", executor_def=LAKE_JOB_EXECUTOR)
 
 
 def file_version_tag(ready: ReadyFile) -> dict[str, str]:

@@ -2,7 +2,7 @@ import dagster as dg
 
 from retail_assets.defs.asset_keys import LAKE_REBUILD
 from retail_assets.defs.partitions import every_region_and_basket_type
-from retail_assets.defs.runs import MAX_ATTEMPTS, attempts
+from retail_assets.defs.runs import LAKE_JOB_EXECUTOR, MAX_ATTEMPTS, attempts
 from retail_assets.lake.tables import lake_freshness
 from retail_model.lake import Lake
 
@@ -12,6 +12,7 @@ rebuild_lake = dg.define_asset_job(
     # finds the features already newer than gold.
     selection=list(LAKE_REBUILD),
     description="Rebuild every silver and gold partition, then the feature table, in a single run.",
+    executor_def=LAKE_JOB_EXECUTOR,
 )
 
 
