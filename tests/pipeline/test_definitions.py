@@ -308,3 +308,17 @@ def test_the_sensors_lake_jobs_run_in_one_process_and_other_runs_fork_their_step
     for name in ("ingest_week", "rebuild_lake"):
         assert definitions.resolve_job_def(name).executor_def.name == dg.in_process_executor.name, name
     assert definitions.resolve_implicit_global_asset_job_def().executor_def.name == dg.multi_or_in_process_executor.name
+
+
+def test_the_definitions_are_built_once_per_process_and_settings(monkeypatch, tmp_path):
+    """Dagster reconstructs the definitions twice in every step process; the second time is free.
+    A changed setting (a test's, or a user's in a long-lived process) builds them again with it."""
+    monkeypatch.setenv("RETAIL_LAKE", str(tmp_path / "lake"))
+    monkeypatch.delenv("RETAIL_SENSOR_INTERVAL_SECONDS", raising=False)
+    first = defs()
+    assert defs() is first
+    monkeypatch.setenv("RETAIL_SENSOR_INTERVAL_SECONDS", "7")
+    faster = defs()
+    assert faster is not first and faster.resolve_sensor_def("landing_sensor").minimum_interval_seconds == 7
+    monkeypatch.setenv("RETAIL_LAKE", str(tmp_path / "other"))
+    assert defs().resources["lake"] is not faster.resources["lake"]
