@@ -30,10 +30,10 @@ def attempts(instance: dg.DagsterInstance, tags: dict[str, str]) -> Attempts:
     )
 
 
-# The executor of the jobs the landing sensor, raw_updated_sensor and the weekly schedule launch
-# (ingest_week, rebuild_lake): their steps follow one another and each takes seconds, so a step
-# process per step was most of such a run (its server imports the code location first: about 6 s
-# a run, then under a second per step; bench/step_workers.py). In one process, as
+# The executor of the jobs the sensors and the weekly schedule launch for the lake and its scores
+# (ingest_week, rebuild_lake, score_weeks): their steps follow one another and each takes seconds,
+# so a step process per step was most of such a run (its server imports the code location first:
+# about 6 s a run, then under a second per step; bench/step_workers.py). In one process, as
 # `retail-mlops materialize` runs them, whose peak memory over the whole history is measured by
 # bench/ingest.py. Other runs (the UI's Materialize, training, release) keep step processes.
 LAKE_JOB_EXECUTOR = dg.in_process_executor

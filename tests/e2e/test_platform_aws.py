@@ -65,7 +65,7 @@ from retail_model.settings import AwsSettings
 pytestmark = pytest.mark.long_running
 CHAIN_TIMEOUT = 1800  # seconds for one week, landing to release: generous, for a 2-core machine shared with other work
 RUNS = "{ runsOrError { ... on Runs { results { runId jobName status tags { key value } } } } }"
-RUN_TIMES = "{ runsOrError { ... on Runs { results { jobName creationTime startTime endTime } } } }"
+RUN_TIMES = "{ runsOrError { ... on Runs { results { jobName creationTime startTime endTime stepStats { stepKey startTime endTime } } } } }"
 
 
 @pytest.fixture
@@ -153,12 +153,16 @@ def test_two_weeks_land_train_release_serve_and_are_monitored(world, weeks, aws)
 
 
 def print_run_times(platform) -> None:
-    """Where the time went, run by run (with -s): queued-to-started and started-to-ended seconds."""
+    """Where the time went, run by run (with -s): queued-to-started and started-to-ended seconds, then each step's."""
     runs = sorted(platform.graphql(RUN_TIMES)["runsOrError"]["results"], key=lambda r: r["creationTime"])
     for run in runs:
         waited = (run["startTime"] or run["creationTime"]) - run["creationTime"]
         took = (run["endTime"] or run["startTime"] or run["creationTime"]) - (run["startTime"] or run["creationTime"])
         print(f"  {run['jobName']:<40} waited {waited:5.1f} s, ran {took:6.1f} s")
+        for step in sorted(run["stepStats"], key=lambda s: s["startTime"] or 0):
+            if step["startTime"] and run["startTime"]:
+                began, ended = step["startTime"] - run["startTime"], (step["endTime"] or step["startTime"]) - run["startTime"]
+                print(f"      {step['stepKey']:<50} {began:6.1f} s to {ended:6.1f} s")
 
 
 def land_and_wait_for_release(world, files: list[Path], previous: str, landed_already: bool = False) -> str:

@@ -302,10 +302,11 @@ print(json.dumps({{"opened": sorted(set(sys.modules) - preloaded), "missing": [m
 
 
 def test_the_sensors_lake_jobs_run_in_one_process_and_other_runs_fork_their_steps(definitions):
-    """ingest_week and rebuild_lake (the landing sensor's, raw_updated_sensor's and the weekly
-    schedule's jobs) run their steps in the run's own process, as `retail-mlops materialize` does;
-    a run from the UI's Materialize forks each step from the preloaded server (bench/step_workers.py)."""
-    for name in ("ingest_week", "rebuild_lake"):
+    """ingest_week, rebuild_lake and score_weeks (the landing sensor's, raw_updated_sensor's and the
+    weekly schedule's, basket_scoring_sensor's jobs) run their steps in the run's own process, as
+    `retail-mlops materialize` does; a run from the UI's Materialize forks each step from the
+    preloaded server (bench/step_workers.py)."""
+    for name in ("ingest_week", "rebuild_lake", "score_weeks"):
         assert definitions.resolve_job_def(name).executor_def.name == dg.in_process_executor.name, name
     assert definitions.resolve_implicit_global_asset_job_def().executor_def.name == dg.multi_or_in_process_executor.name
 

@@ -4,12 +4,20 @@ import dagster as dg
 
 from retail_assets.defs.asset_keys import BASKET_PREDICTIONS, GOLD, RAW, RELEASE
 from retail_assets.defs.partitions import shop_weeks, week_range_tags
+from retail_assets.defs.runs import LAKE_JOB_EXECUTOR
 from retail_assets.scoring.batch import weeks_since_training
 from retail_model.lake import Lake
 from retail_model.registry import ModelRegistry
 
 
-@dg.sensor(target=[BASKET_PREDICTIONS], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+# One step (basket_predictions with its two checks): a step process would only add its server's
+# start to every run, so the run's own process scores the weeks.
+score_weeks = dg.define_asset_job(
+    "score_weeks", selection=[BASKET_PREDICTIONS], description="Score the weeks' gold baskets with the serving model.", executor_def=LAKE_JOB_EXECUTOR
+)
+
+
+@dg.sensor(job=score_weeks, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def basket_scoring_sensor(
     context: dg.SensorEvaluationContext, lake: dg.ResourceParam[Lake], model_registry: dg.ResourceParam[ModelRegistry]
 ) -> dg.SensorResult | dg.SkipReason:
