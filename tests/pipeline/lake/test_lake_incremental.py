@@ -9,13 +9,11 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from retail_model.features.table import build_feature_table
 from retail_assets.ingest import contract, landing
 from retail_assets.ingest.load import load_weeks
-from retail_assets.ingest.watch import pending_files
 from retail_assets.lake import invariants, tables
-from retail_assets.lake.transforms import gold_from_silver
 from retail_assets.sample_data import generate_sample_data
+from tests.helpers.lake_hops import build, land
 from retail_model.lake import LocalLake
 
 DOWNSTREAM = (tables.SILVER, tables.GOLD, tables.FEATURES)
@@ -26,23 +24,6 @@ def weeks_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("weeks")
     generate_sample_data(out, weeks=5, baskets_per_week=200, seed=3)
     return out
-
-
-def land(lake: LocalLake, *paths: Path) -> None:
-    for path in paths:
-        lake.write_bytes(f"landing/{path.name}", path.read_bytes())
-    load_weeks(lake, [p.landed for p in pending_files(lake)], run_id="test")
-
-
-def build(lake: LocalLake) -> dict[str, tables.Rebuild]:
-    """What one run of silver + gold over every partition, then features, does."""
-    regions = lake.scan(tables.RAW).select("store_region").unique().collect()["store_region"].to_list()
-    wanted = [(region, kind) for region in regions for kind in contract.BASKET_TYPES]
-    return {
-        tables.SILVER: tables.rebuild_silver(lake, wanted, complete=True),
-        tables.GOLD: tables.rebuild_region_partitions(lake, tables.SILVER, tables.GOLD, gold_from_silver, wanted, complete=True),
-        tables.FEATURES: tables.rebuild_table(lake, tables.GOLD, tables.FEATURES, build_feature_table),
-    }
 
 
 def content(lake: LocalLake, table: str) -> pl.DataFrame:

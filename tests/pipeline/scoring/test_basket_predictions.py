@@ -2,6 +2,7 @@
 pipeline run (as `retail-mlops materialize` does), exactly as the API scores the same baskets."""
 
 import json
+import shutil
 
 import dagster as dg
 import numpy as np
@@ -9,9 +10,12 @@ from deltalake import DeltaTable
 
 from retail_assets.defs.asset_keys import BASKET_PREDICTIONS
 from retail_assets.defs.scoring.sensors import basket_scoring_sensor
-from retail_assets.scoring.batch import check_weeks
+from retail_assets.scoring.batch import check_weeks, gold_week, score_baskets, write_weeks
 from retail_model import basket_features
 from retail_model.features.table import basket_from_gold
+from retail_model.lake import LocalLake
+from retail_model.registry import LakeModelRegistry
+from tests.helpers.lake_hops import build, land
 
 
 def test_every_gold_basket_of_the_weeks_since_training_is_scored_once_by_the_released_model(pipeline_run):
@@ -89,3 +93,44 @@ def test_the_sensor_scores_a_week_that_reached_gold_since_its_last_look(pipeline
     result = basket_scoring_sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake, "model_registry": registry}, cursor=cursor))
     [request] = result.run_requests
     assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (unscored[0], unscored[0])
+
+
+def test_a_scored_week_whose_gold_was_rewritten_is_scored_again_and_keeps_no_stale_row(pipeline_run, tmp_path):
+    """A corrected file for a week already scored (here half its lines) rewrites that week of gold:
+    the sensor's next look asks for that week alone, and scoring it leaves exactly one prediction per
+    basket of the new gold week. On a copy of the pipeline's lake; the Dagster instance is only read."""
+    instance = pipeline_run.instance
+    shutil.copytree(pipeline_run.lake, tmp_path / "lake")
+    lake = LocalLake(tmp_path / "lake")
+    registry = LakeModelRegistry(lake)
+    serving = registry.serving_entry()
+    week = sorted(instance.get_materialized_partitions(BASKET_PREDICTIONS))[0]
+    gold_before = lake.table_version("gold")
+    release = instance.fetch_materializations(dg.AssetKey("api_release"), limit=1).records[0].storage_id
+    ingested = sorted(instance.get_materialized_partitions(dg.AssetKey("raw_transactions")))
+    # The last look came after the release and knew every week; gold is rebuilt since (gold: 0).
+    last_look = {"gold": 0, "release": release, "version": serving.version, "weeks": ingested, "gold_version": gold_before}
+    resources = {"lake": lake, "model_registry": registry}
+    unchanged = basket_scoring_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=json.dumps(last_look)))
+    assert not unchanged.run_requests  # gold rebuilt without rewriting a week: nothing to score
+
+    header, *lines = lake.read_bytes(f"landing/transactions_{week}.csv").decode().splitlines()
+    corrected = tmp_path / "corrected" / f"transactions_{week}.csv"
+    corrected.parent.mkdir()
+    corrected.write_text("\n".join([header, *lines[: len(lines) // 2]]) + "\n")
+    land(lake, corrected)
+    assert build(lake)["gold"].weeks == [int(week)]
+    [stale] = check_weeks(lake, [int(week)])
+    assert not stale.one_per_basket  # predictions of baskets the corrected week no longer has
+
+    looked = basket_scoring_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=json.dumps(last_look)))
+    [request] = looked.run_requests
+    assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (week, week)
+    assert json.loads(looked.cursor)["gold_version"] == lake.table_version("gold")
+    again = basket_scoring_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=json.dumps(json.loads(looked.cursor) | {"gold": 0})))
+    assert not again.run_requests  # the rewrite is asked for once
+
+    model = pipeline_run.registry.load_model(serving)  # registered by its address in the original lake
+    write_weeks(lake, {int(week): score_baskets(gold_week(lake, int(week)), model)})  # what the requested run does
+    [fresh] = check_weeks(lake, [int(week)])
+    assert fresh.one_per_basket and fresh.gold_baskets == gold_week(lake, int(week)).height > 0 and fresh.versions == [serving.version]
