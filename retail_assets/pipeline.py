@@ -39,7 +39,8 @@ from retail_assets.ingest.landing import (
     still_rejected,
 )
 from retail_assets.ingest.watch import contiguous_blocks, pending_files
-from retail_assets.scoring.batch import weeks_since_training
+from retail_assets.lake.weeks import rewritten_among
+from retail_assets.scoring.batch import GOLD_TABLE, weeks_since_training
 from retail_assets.settings import get_environment
 from retail_model.artifact import METRICS_FILE_NAME, model_key
 from retail_model.lake import open_lake
@@ -158,6 +159,7 @@ def run_pipeline(
         if not tags:
             raise PipelineError("no week could be ingested, so there is nothing to build; see landing/rejected/")
         started = time.perf_counter()
+        gold_before = lake.table_version(GOLD_TABLE)
         _run(job, instance, LAKE, tags, stage)
         summary.seconds["silver+gold+features"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
@@ -170,11 +172,11 @@ def run_pipeline(
         summary.seconds["model..release"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
 
-        task = progress.add_task("basket_predictions (the weeks since the model's training data)", total=1)
+        task = progress.add_task("basket_predictions (the weeks since the model's training data, and rewritten ones)", total=1)
         started = time.perf_counter()
-        weeks = _weeks_to_score(lake, settings, instance)
-        if weeks:
-            _run(job, instance, [BASKET_PREDICTIONS], week_range_tags(weeks[0], weeks[-1]), "basket_predictions")
+        rewritten = rewritten_among(lake, GOLD_TABLE, instance.get_materialized_partitions(BASKET_PREDICTIONS), gold_before, lake.table_version(GOLD_TABLE))
+        for block in contiguous_blocks(instance.get_dynamic_partitions(shop_weeks.name), _weeks_to_score(lake, settings, instance) | rewritten):
+            _run(job, instance, [BASKET_PREDICTIONS], week_range_tags(block[0], block[-1]), "basket_predictions")
         summary.seconds["basket_predictions"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
 
@@ -192,14 +194,13 @@ def run_pipeline(
     return summary
 
 
-def _weeks_to_score(lake, settings, instance: dg.DagsterInstance) -> list[str]:
+def _weeks_to_score(lake, settings, instance: dg.DagsterInstance) -> set[str]:
     """What a release re-scores (the basket_scoring_sensor's rule): ingested weeks after the serving model's training weeks."""
     serving = open_registry(settings, lake).serving_entry()
     if serving is None:
-        return []
+        return set()
     ingested = instance.get_materialized_partitions(RAW)
-    since = {str(w) for w in weeks_since_training(lake, serving.version, [int(w) for w in ingested])}
-    return [week for week in instance.get_dynamic_partitions(shop_weeks.name) if week in since]
+    return {str(w) for w in weeks_since_training(lake, serving.version, [int(w) for w in ingested])}
 
 
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:

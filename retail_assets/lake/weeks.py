@@ -12,7 +12,7 @@ from __future__ import annotations
 from retail_assets.ingest.tables import EVERY_WEEK, WEEKS, weeks_property
 from retail_model.lake import Lake
 
-__all__ = ["built_from", "changed_weeks", "last_rewrite", "parse_weeks", "weeks_property"]
+__all__ = ["built_from", "changed_weeks", "last_rewrite", "parse_weeks", "rewritten_among", "weeks_property"]
 # Commits that change no row (compaction, vacuum, table properties).
 _NO_ROW_CHANGES = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"}
 
@@ -50,6 +50,16 @@ def changed_weeks(lake: Lake, source: str, since: int | None, upto: int) -> set[
             return None
         weeks |= touched
     return weeks
+
+
+def rewritten_among(lake: Lake, table: str, weeks: set[str], since: int | None, upto: int | None) -> set[str]:
+    """Those of `weeks` whose rows `table`'s commits after version `since` up to `upto` replaced (a
+    corrected or emptied week); all of them when a commit does not say which weeks it replaced;
+    none when `since` is unknown (nothing to compare with)."""
+    if since is None or upto is None:
+        return set()
+    touched = changed_weeks(lake, table, since, upto)
+    return set(weeks) if touched is None else {str(week) for week in touched} & weeks
 
 
 def last_rewrite(lake: Lake, table: str) -> set[int] | None:

@@ -6,7 +6,7 @@ from retail_assets.defs.asset_keys import BASKET_PREDICTIONS, GOLD, RAW, RELEASE
 from retail_assets.defs.partitions import shop_weeks, week_range_tags
 from retail_assets.defs.runs import LAKE_JOB_EXECUTOR
 from retail_assets.ingest.watch import contiguous_blocks
-from retail_assets.lake.weeks import changed_weeks
+from retail_assets.lake.weeks import rewritten_among
 from retail_assets.scoring.batch import GOLD_TABLE, weeks_since_training
 from retail_model.lake import Lake
 from retail_model.registry import ModelRegistry
@@ -53,7 +53,7 @@ def basket_scoring_sensor(
     if latest["gold"] > cursor.get("gold", 0):  # gold holds the weeks raw had when it was rebuilt
         scored = context.instance.get_materialized_partitions(BASKET_PREDICTIONS)
         new = set(ingested) - known - scored
-        rewritten = _rewritten(lake, scored, seen_gold, gold_version)
+        rewritten = rewritten_among(lake, GOLD_TABLE, scored, seen_gold, gold_version)
         seen_gold = gold_version
         wanted |= new | rewritten
         known |= set(ingested)
@@ -71,15 +71,6 @@ def basket_scoring_sensor(
         for block in blocks
     ]
     return dg.SensorResult(run_requests=requests, cursor=new_cursor)
-
-
-def _rewritten(lake: Lake, scored: set[str], since: int | None, upto: int | None) -> set[str]:
-    """Scored weeks whose gold rows gold's commits replaced after version `since` (all of them when a
-    commit does not say which weeks it replaced); none when the last look did not record a version."""
-    if since is None or upto is None:
-        return set()
-    weeks = changed_weeks(lake, GOLD_TABLE, since, upto)
-    return set(scored) if weeks is None else {str(week) for week in weeks} & scored
 
 
 def _storage_id(instance: dg.DagsterInstance, key: dg.AssetKey) -> int:
