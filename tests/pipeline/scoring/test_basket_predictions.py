@@ -98,7 +98,9 @@ def test_the_sensor_scores_a_week_that_reached_gold_since_its_last_look(pipeline
 def test_a_scored_week_whose_gold_was_rewritten_is_scored_again_and_keeps_no_stale_row(pipeline_run, tmp_path):
     """A corrected file for a week already scored (here half its lines) rewrites that week of gold:
     the sensor's next look asks for that week alone, and scoring it leaves exactly one prediction per
-    basket of the new gold week. On a copy of the pipeline's lake; the Dagster instance is only read."""
+    basket of the new gold week. A re-delivery whose every line breaks the contract empties its week:
+    scoring it again leaves no orphan prediction. On a copy of the pipeline's lake; the Dagster
+    instance is only read."""
     instance = pipeline_run.instance
     shutil.copytree(pipeline_run.lake, tmp_path / "lake")
     lake = LocalLake(tmp_path / "lake")
@@ -134,3 +136,19 @@ def test_a_scored_week_whose_gold_was_rewritten_is_scored_again_and_keeps_no_sta
     write_weeks(lake, {int(week): score_baskets(gold_week(lake, int(week)), model)})  # what the requested run does
     [fresh] = check_weeks(lake, [int(week)])
     assert fresh.one_per_basket and fresh.gold_baskets == gold_week(lake, int(week)).height > 0 and fresh.versions == [serving.version]
+
+    # Then every line of the week's next file breaks the contract: gold no longer holds the week.
+    emptied = week
+    header, *lines = lake.read_bytes(f"landing/transactions_{emptied}.csv").decode().splitlines()
+    broken = tmp_path / "broken" / f"transactions_{emptied}.csv"
+    broken.parent.mkdir()
+    broken.write_text("\n".join([header, *(",".join(f if i != header.split(",").index("BASKET_TYPE") else "Weird"
+                                                    for i, f in enumerate(line.split(","))) for line in lines)]) + "\n")
+    last_look = json.loads(looked.cursor) | {"gold": 0}
+    land(lake, broken)
+    assert build(lake)["gold"].weeks == [int(emptied)] and gold_week(lake, int(emptied)).height == 0
+    [request] = basket_scoring_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=json.dumps(last_look))).run_requests
+    assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (emptied, emptied)
+    write_weeks(lake, {int(emptied): score_baskets(gold_week(lake, int(emptied)), model)})
+    [orphans] = check_weeks(lake, [int(emptied)])
+    assert (orphans.predictions, orphans.gold_baskets) == (0, 0) and orphans.one_per_basket
