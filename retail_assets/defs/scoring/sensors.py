@@ -28,7 +28,6 @@ def basket_scoring_sensor(
     re-scores the weeks since the model's training data. One run per block of neighbouring weeks."""
     cursor = json.loads(context.cursor or "{}")
     latest = {name: _storage_id(context.instance, key) for name, key in (("gold", GOLD), ("release", RELEASE))}
-    gold_version = lake.table_version(GOLD_TABLE)
     serving = model_registry.serving_entry()
     if serving is None:
         return dg.SkipReason("no model serves yet: nothing to score with")
@@ -37,7 +36,7 @@ def basket_scoring_sensor(
     if context.cursor is None and _storage_id(context.instance, BASKET_PREDICTIONS) > max(latest.values()):
         # First look (a new deployment, a reset sensor) after the CLI or a run already scored every
         # week since the latest release and gold: start from here instead of scoring them again.
-        first_cursor = json.dumps(latest | {"version": serving.version, "weeks": sorted(ingested), "gold_version": gold_version})
+        first_cursor = json.dumps(latest | {"version": serving.version, "weeks": sorted(ingested), "gold_version": lake.table_version(GOLD_TABLE)})
         return dg.SensorResult(cursor=first_cursor, skip_reason="first look: the weeks were scored after the latest release and gold")
     # Weeks seen at the last look; the first look takes the history as known (a release scores the recent weeks).
     known = set(cursor.get("weeks", ingested))
@@ -53,6 +52,7 @@ def basket_scoring_sensor(
     if latest["gold"] > cursor.get("gold", 0):  # gold holds the weeks raw had when it was rebuilt
         scored = context.instance.get_materialized_partitions(BASKET_PREDICTIONS)
         new = set(ingested) - known - scored
+        gold_version = lake.table_version(GOLD_TABLE)  # read after `latest`: covers at least the commit of the materialization seen
         rewritten = rewritten_among(lake, GOLD_TABLE, scored, seen_gold, gold_version)
         seen_gold = gold_version
         wanted |= new | rewritten
