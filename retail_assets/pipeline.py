@@ -165,18 +165,24 @@ def run_pipeline(
         progress.advance(task)
         if not through_model:
             return summary
+        # Scored weeks whose gold this run replaced: their predictions are of baskets they no longer have.
+        rewritten = rewritten_among(lake, GOLD_TABLE, instance.get_materialized_partitions(BASKET_PREDICTIONS), gold_before, lake.table_version(GOLD_TABLE))
 
         task = progress.add_task("model -> registry -> release", total=1)
         started = time.perf_counter()
-        _run(job, instance, MODEL_CHAIN, {}, "model -> registry -> release")
+        try:
+            _run(job, instance, MODEL_CHAIN, {}, "model -> registry -> release")
+        except PipelineError as chain_failed:
+            # The model serving before still serves: it scores the rewritten weeks again, as the
+            # basket_scoring_sensor does whatever training does, and then the failure is reported.
+            _score(job, instance, rewritten, also_failed=chain_failed)
+            raise
         summary.seconds["model..release"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
 
         task = progress.add_task("basket_predictions (the weeks since the model's training data, and rewritten ones)", total=1)
         started = time.perf_counter()
-        rewritten = rewritten_among(lake, GOLD_TABLE, instance.get_materialized_partitions(BASKET_PREDICTIONS), gold_before, lake.table_version(GOLD_TABLE))
-        for block in contiguous_blocks(instance.get_dynamic_partitions(shop_weeks.name), _weeks_to_score(lake, settings, instance) | rewritten):
-            _run(job, instance, [BASKET_PREDICTIONS], week_range_tags(block[0], block[-1]), "basket_predictions")
+        _score(job, instance, _weeks_to_score(lake, settings, instance) | rewritten)
         summary.seconds["basket_predictions"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
 
@@ -192,6 +198,18 @@ def run_pipeline(
     summary.serving_version = serving.version if serving else None
     summary.metrics = lake.read_json(model_key(registered.version, METRICS_FILE_NAME)) or {}
     return summary
+
+
+def _score(job: dg.JobDefinition, instance: dg.DagsterInstance, weeks: set[str], also_failed: PipelineError | None = None) -> None:
+    """basket_predictions for `weeks` by the serving model, one run per block of neighbouring weeks.
+    After `also_failed`, a scoring failure is reported with it rather than in its place."""
+    try:
+        for block in contiguous_blocks(instance.get_dynamic_partitions(shop_weeks.name), weeks):
+            _run(job, instance, [BASKET_PREDICTIONS], week_range_tags(block[0], block[-1]), "basket_predictions")
+    except PipelineError as scoring_failed:
+        if also_failed is None:
+            raise
+        raise PipelineError(f"{also_failed}\nThen scoring the rewritten weeks with the serving model failed too: {scoring_failed}") from scoring_failed
 
 
 def _weeks_to_score(lake, settings, instance: dg.DagsterInstance) -> set[str]:

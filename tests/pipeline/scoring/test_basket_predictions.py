@@ -152,3 +152,50 @@ def test_a_scored_week_whose_gold_was_rewritten_is_scored_again_and_keeps_no_sta
     write_weeks(lake, {int(emptied): score_baskets(gold_week(lake, int(emptied)), model)})
     [orphans] = check_weeks(lake, [int(emptied)])
     assert (orphans.predictions, orphans.gold_baskets) == (0, 0) and orphans.one_per_basket
+
+
+def test_materialize_scores_a_rewritten_week_again_even_when_the_new_model_fails_the_gate(pipeline_run, tmp_path, monkeypatch):
+    """`retail-mlops materialize` after a corrected file for a scored week, on copies of the
+    pipeline's lake and Dagster home: the new model fails the promotion gate, so the model serving
+    before keeps serving, and it scores that week again (as the basket_scoring_sensor would,
+    whatever training does) before the run reports the gate's failure. No prediction is left for a
+    basket the corrected week no longer has."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from retail_assets.event_store import instance_settings
+    from retail_assets.pipeline import PipelineError, run_pipeline
+
+    lake_dir, home = tmp_path / "lake", tmp_path / "home"
+    shutil.copytree(pipeline_run.lake, lake_dir)
+    for entry in (lake_dir / "registry").rglob("*.json"):  # the registry names its models by their address in the lake
+        entry.write_text(entry.read_text().replace(str(pipeline_run.lake), str(lake_dir)))
+    shutil.copytree(pipeline_run.dagster_home, home)
+    (home / "dagster.yaml").write_text(instance_settings(home))  # the copy's own event log, not the session's
+    lake = LocalLake(lake_dir)
+    serving = LakeModelRegistry(lake).serving_entry()
+    week = sorted(pipeline_run.instance.get_materialized_partitions(BASKET_PREDICTIONS))[0]
+    header, *lines = lake.read_bytes(f"landing/transactions_{week}.csv").decode().splitlines()
+    corrected = tmp_path / "corrected" / f"transactions_{week}.csv"
+    corrected.parent.mkdir()
+    corrected.write_text("\n".join([header, *lines[: len(lines) // 2]]) + "\n")
+
+    monkeypatch.setenv("RETAIL_LAKE", str(lake_dir))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("RETAIL_MIN_MACRO_F1", "0.999")  # no model trained on the sample reaches it
+    with dg.DagsterInstance.get() as instance:
+        before = {record.storage_id for record in instance.fetch_materializations(BASKET_PREDICTIONS, limit=1000).records}
+        try:
+            run_pipeline(corrected.parent, instance, Progress(console=Console(quiet=True)))
+        except PipelineError as error:
+            assert "model_passed_promotion_gate failed" in str(error)
+        else:
+            raise AssertionError("the gate let a model below RETAIL_MIN_MACRO_F1=0.999 through")
+        scored = [r.partition_key for r in instance.fetch_materializations(BASKET_PREDICTIONS, limit=1000).records if r.storage_id not in before]
+
+    assert LakeModelRegistry(lake).serving_entry().version == serving.version
+    assert scored == [week], "that week alone, scored again"
+    [fresh] = check_weeks(lake, [int(week)])
+    assert fresh.one_per_basket and fresh.versions == [serving.version]
+    assert fresh.gold_baskets == gold_week(lake, int(week)).height > 0
+    assert fresh.gold_baskets < len({line.split(",")[header.split(",").index("BASKET_ID")] for line in lines})
