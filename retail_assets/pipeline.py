@@ -175,7 +175,10 @@ def run_pipeline(
         except PipelineError as chain_failed:
             # The model serving before still serves: it scores the rewritten weeks again, as the
             # basket_scoring_sensor does whatever training does, and then the failure is reported.
-            _score(job, instance, rewritten, also_failed=chain_failed)
+            try:
+                _score(job, instance, rewritten)
+            except PipelineError as scoring_failed:
+                raise PipelineError(f"{chain_failed}\nThen scoring the rewritten weeks with the serving model failed too: {scoring_failed}") from scoring_failed
             raise
         summary.seconds["model..release"] = round(time.perf_counter() - started, 2)
         progress.advance(task)
@@ -200,16 +203,10 @@ def run_pipeline(
     return summary
 
 
-def _score(job: dg.JobDefinition, instance: dg.DagsterInstance, weeks: set[str], also_failed: PipelineError | None = None) -> None:
-    """basket_predictions for `weeks` by the serving model, one run per block of neighbouring weeks.
-    After `also_failed`, a scoring failure is reported with it rather than in its place."""
-    try:
-        for block in contiguous_blocks(instance.get_dynamic_partitions(shop_weeks.name), weeks):
-            _run(job, instance, [BASKET_PREDICTIONS], week_range_tags(block[0], block[-1]), "basket_predictions")
-    except PipelineError as scoring_failed:
-        if also_failed is None:
-            raise
-        raise PipelineError(f"{also_failed}\nThen scoring the rewritten weeks with the serving model failed too: {scoring_failed}") from scoring_failed
+def _score(job: dg.JobDefinition, instance: dg.DagsterInstance, weeks: set[str]) -> None:
+    """basket_predictions for `weeks` by the serving model, one run per block of neighbouring weeks."""
+    for block in contiguous_blocks(instance.get_dynamic_partitions(shop_weeks.name), weeks):
+        _run(job, instance, [BASKET_PREDICTIONS], week_range_tags(block[0], block[-1]), "basket_predictions")
 
 
 def _weeks_to_score(lake, settings, instance: dg.DagsterInstance) -> set[str]:
