@@ -11,12 +11,23 @@ test use them). `score` is the serving path: the pipeline compiled once into a `
 is built, at a small fraction of the cost per basket; `score_baskets` gives the same answers
 from baskets, without a feature dict per basket (the batch endpoint's path).
 
+`save` also writes `scorer.joblib`: that compiled scorer, checked against the pipeline as it is
+saved, with the sha256 of the `model.joblib` it was compiled from. `load` serves from it and
+unpickles the pipeline only when something asks for it (`predict`, the training side), so a
+process that only scores (an API pod) never imports scikit-learn, about a third of its start.
+Without a matching `scorer.joblib` (a model saved before it existed, a `model.joblib` replaced
+since, a scorer that only the pipeline itself gives), `load` compiles and checks the scorer
+from the pipeline as before.
+
 joblib files are pickles: load only artefacts this project wrote (the lake, the registry).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,11 +45,15 @@ from retail_model.scoring.contribution_table import ContributionTable, ScoringTa
 from retail_model.scoring.explain import ClassExplanation, contributions, feature_names, space_of, top_k
 
 MODEL_FILE_NAME = "model.joblib"
+SCORER_FILE_NAME = "scorer.joblib"  # the compiled scorer, checked against model.joblib when saved
 METRICS_FILE_NAME = "metrics.json"  # written by training beside the model; optional when loading
 OUTPUT_CODES = tuple(CLASS_BY_CODE)  # LA, MM, UM: the probability columns `score` returns
 ARTIFACT_FORMAT = 1  # bump when the layout of the joblib payload changes
 MODEL_CARD_FILE_NAME = "model_card.md"
 GATE_FILE_NAME = "gate.json"  # the promotion gate's verdict, written beside the model
+
+
+log = logging.getLogger(__name__)
 
 
 def model_key(version: str, file_name: str | None = None) -> str:
@@ -69,7 +84,8 @@ class PriceSensitivityModel:
         unknown = [code for code in classes if code not in CLASS_BY_CODE]
         if not classes or unknown:
             raise ValueError(f"metadata['classes'] must list codes from {tuple(CLASS_BY_CODE)}, got {classes}")
-        self.pipeline = pipeline
+        self._pipeline = pipeline
+        self._pickled_pipeline: bytes | None = None  # model.joblib's bytes, unpickled on first use (load)
         self.metadata = {"feature_version": FEATURE_VERSION, **metadata}
         self.version = version or str(metadata.get("version") or "unversioned")
         self.training_metrics: dict[str, Any] = {}  # metrics.json from the model directory, when loaded
@@ -81,6 +97,16 @@ class PriceSensitivityModel:
         self._table: ContributionTable | None | bool = False  # False: not built yet; None: not applicable
         self._scoring_table: ScoringTable | None = None  # built with _table
         self._scorer_lock = threading.Lock()
+        self._pipeline_lock = threading.Lock()
+
+    @property
+    def pipeline(self) -> Any:
+        """The fitted scikit-learn Pipeline; a loaded model unpickles it here, the first time it is asked for."""
+        if self._pipeline is None and self._pickled_pipeline is not None:
+            with self._pipeline_lock:
+                if self._pipeline is None:
+                    self._pipeline = _payload(io.BytesIO(self._pickled_pipeline), MODEL_FILE_NAME)["pipeline"]
+        return self._pipeline
 
     @property
     def classes(self) -> list[str]:
@@ -91,14 +117,20 @@ class PriceSensitivityModel:
         return str(self.metadata["feature_version"])
 
     def save(self, directory: Path | str) -> Path:
+        """model.joblib, and scorer.joblib beside it when the pipeline compiles (checked against it now)."""
         path = Path(directory) / MODEL_FILE_NAME
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "artifact_format": ARTIFACT_FORMAT,
-            "pipeline": self.pipeline,
-            "metadata": {**self.metadata, "version": self.version},
-        }
-        joblib.dump(payload, path)
+        metadata = {**self.metadata, "version": self.version}
+        joblib.dump({"artifact_format": ARTIFACT_FORMAT, "pipeline": self.pipeline, "metadata": metadata}, path)
+        scorer_path = path.with_name(SCORER_FILE_NAME)
+        scorer_path.unlink(missing_ok=True)  # never one compiled from another model.joblib
+        try:
+            scorer = self.scorer
+        except Exception:  # noqa: BLE001 - a pipeline that cannot score is saved as it is: loading it refuses it (prepare)
+            return path
+        if scorer.kind != "pipeline":  # the fallback is the pipeline itself: nothing to save apart
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            joblib.dump({"artifact_format": ARTIFACT_FORMAT, "model_sha256": digest, "metadata": metadata, "scorer": scorer}, scorer_path)
         return path
 
     @classmethod
@@ -108,15 +140,9 @@ class PriceSensitivityModel:
             raise ModelLoadError(
                 f"no {MODEL_FILE_NAME} in {Path(directory)}: train the model first or check model_dir in the registry entry"
             )
-        try:
-            payload = joblib.load(path)
-        except Exception as error:  # a truncated or foreign file fails in many ways: report them alike
-            reason = f"{type(error).__name__}: {error}"
-            raise ModelLoadError(f"{path} is not a readable model artefact ({reason}); retrain or re-copy it") from error
-        if not isinstance(payload, dict) or payload.get("artifact_format") != ARTIFACT_FORMAT:
-            raise ModelLoadError(
-                f"{path} is not a price-sensitivity model artefact of format {ARTIFACT_FORMAT}; retrain it with this code"
-            )
+        pickled = path.read_bytes()
+        compiled = _compiled_scorer(path.with_name(SCORER_FILE_NAME), hashlib.sha256(pickled).hexdigest())
+        payload = compiled if compiled is not None else _payload(io.BytesIO(pickled), path)
         metadata = payload.get("metadata") or {}
         trained_on = metadata.get("feature_version")
         if trained_on != FEATURE_VERSION:
@@ -125,9 +151,11 @@ class PriceSensitivityModel:
                 f"{FEATURE_VERSION!r}; retrain the model on the current features"
             )
         try:
-            model = cls(payload["pipeline"], metadata, version=version)
+            model = cls(None if compiled is not None else payload["pipeline"], metadata, version=version)
         except (KeyError, ValueError) as error:
             raise ModelLoadError(f"{path} has incomplete metadata: {error}") from error
+        if compiled is not None:
+            model._scorer, model._pickled_pipeline = compiled["scorer"], pickled
         model.training_metrics = _read_metrics(Path(directory) / METRICS_FILE_NAME)
         return model
 
@@ -258,6 +286,36 @@ class PriceSensitivityModel:
     def __repr__(self) -> str:
         candidate = self.metadata.get("candidate")
         return f"PriceSensitivityModel(version={self.version!r}, candidate={candidate!r}, classes={self.classes})"
+
+
+def _payload(source: Any, path: Path | str) -> dict[str, Any]:
+    """model.joblib's payload (from its path or its bytes); ModelLoadError for anything that is not one of ours."""
+    try:
+        payload = joblib.load(source)
+    except Exception as error:  # a truncated or foreign file fails in many ways: report them alike
+        reason = f"{type(error).__name__}: {error}"
+        raise ModelLoadError(f"{path} is not a readable model artefact ({reason}); retrain or re-copy it") from error
+    if not isinstance(payload, dict) or payload.get("artifact_format") != ARTIFACT_FORMAT:
+        raise ModelLoadError(f"{path} is not a price-sensitivity model artefact of format {ARTIFACT_FORMAT}; retrain it with this code")
+    return payload
+
+
+def _compiled_scorer(path: Path, model_sha256: str) -> dict[str, Any] | None:
+    """scorer.joblib's payload when it was compiled from this very model.joblib; None otherwise (then the pipeline is loaded)."""
+    if not path.is_file():
+        return None
+    try:
+        payload = joblib.load(path)
+    except Exception as error:  # noqa: BLE001 - the pipeline can still give the scorer: fall back, and say why
+        log.warning("%s is unreadable (%s: %s): compiling the scorer from the pipeline", path, type(error).__name__, error)
+        return None
+    if not isinstance(payload, dict) or payload.get("artifact_format") != ARTIFACT_FORMAT or payload.get("model_sha256") != model_sha256:
+        log.warning("%s was not compiled from this %s: compiling the scorer from the pipeline", path, MODEL_FILE_NAME)
+        return None
+    if not isinstance(payload.get("scorer"), Scorer):
+        log.warning("%s holds no scorer: compiling the scorer from the pipeline", path)
+        return None
+    return payload
 
 
 def _read_metrics(path: Path) -> dict[str, Any]:

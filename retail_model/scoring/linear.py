@@ -208,10 +208,29 @@ def _calibration_function(calibrator: Any) -> Callable[[np.ndarray], np.ndarray]
     from sklearn.isotonic import IsotonicRegression
 
     if type(calibrator).__name__ == "_SigmoidCalibration":
-        a, b = float(calibrator.a_), float(calibrator.b_)
-        return lambda margins: expit(-(a * margins + b))
+        return _Sigmoid(float(calibrator.a_), float(calibrator.b_))
     if type(calibrator) is IsotonicRegression and calibrator.out_of_bounds == "clip":
-        low, high = calibrator.X_min_, calibrator.X_max_
         x, y = np.asarray(calibrator.X_thresholds_), np.asarray(calibrator.y_thresholds_)
-        return lambda margins: np.interp(np.clip(margins, low, high), x, y)
+        return _ClippedInterpolation(calibrator.X_min_, calibrator.X_max_, x, y)
     raise CompileError(f"calibrator {type(calibrator).__name__}")
+
+
+# Plain classes rather than closures, so a compiled scorer can be saved with the model (pickle).
+@dataclass(frozen=True)
+class _Sigmoid:
+    a: float
+    b: float
+
+    def __call__(self, margins: np.ndarray) -> np.ndarray:
+        return expit(-(self.a * margins + self.b))
+
+
+@dataclass(frozen=True)
+class _ClippedInterpolation:
+    low: float
+    high: float
+    x: np.ndarray
+    y: np.ndarray
+
+    def __call__(self, margins: np.ndarray) -> np.ndarray:
+        return np.interp(np.clip(margins, self.low, self.high), self.x, self.y)

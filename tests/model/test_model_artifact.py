@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
+import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -14,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from retail_model import FEATURE_VERSION, basket_features
-from retail_model.artifact import MODEL_FILE_NAME, ModelLoadError, Prediction, PriceSensitivityModel
+from retail_model.artifact import MODEL_FILE_NAME, SCORER_FILE_NAME, ModelLoadError, Prediction, PriceSensitivityModel
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +65,56 @@ def test_version_comes_from_the_loader_else_the_metadata(model_dir, tmp_path):
     reloaded = PriceSensitivityModel.load(tmp_path / "resaved")
     assert reloaded.version == "v9"
     assert reloaded.metadata["candidate"] == "logistic_regression"
+
+
+def test_a_loaded_model_serves_from_its_saved_scorer_without_importing_scikit_learn(model_dir, trained, tmp_path):
+    """What an API pod does at start: load, prepare, score one basket and a batch, explain. A fresh
+    interpreter, so the test sees what the load imports. The pipeline is unpickled only when asked
+    for, and then gives the same answers."""
+    baskets = [item.basket for item in trained[1][:40]]
+    rows = [basket_features(b) for b in baskets]
+    expected = PriceSensitivityModel.load(model_dir).predict_dicts(rows)
+    (tmp_path / "baskets.pickle").write_bytes(pickle.dumps(baskets))
+    script = (
+        "import json, pickle, sys\n"
+        "from retail_model.artifact import PriceSensitivityModel\n"
+        "from retail_model import basket_features\n"
+        f"model = PriceSensitivityModel.load({str(model_dir)!r})\n"
+        "kind = model.prepare().kind\n"
+        f"baskets = pickle.loads(open({str(tmp_path / 'baskets.pickle')!r}, 'rb').read())\n"
+        "rows = [basket_features(b) for b in baskets]\n"
+        "codes, probabilities = model.score_baskets(baskets)\n"
+        "one = model.score(rows[:1])\n"
+        "link, explained = model.explain(rows[:3], 3)\n"
+        "served_without = 'sklearn' not in sys.modules\n"
+        "pipeline = [p.probabilities for p in model.predict_dicts(rows)]\n"
+        "print(json.dumps({'kind': kind, 'without': served_without, 'after': 'sklearn' in sys.modules, 'codes': codes,\n"
+        "                  'probabilities': probabilities, 'one': one, 'explained': len(explained), 'pipeline': pipeline}))\n"
+    )
+    answer = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+    assert answer["kind"] != "pipeline" and answer["without"], "scored and explained without scikit-learn"
+    assert answer["after"], "predict_dicts unpickled the pipeline"
+    assert answer["codes"] == [p.code for p in expected] and answer["explained"] == 3
+    for served, by_pipeline, prediction in zip(answer["probabilities"], answer["pipeline"], expected, strict=True):
+        assert by_pipeline == prediction.probabilities
+        assert max(abs(a - b) for a, b in zip(served, [prediction.probabilities[c] for c in ("High", "Medium", "Low")], strict=True)) <= 1e-6
+    assert answer["one"][0] == [expected[0].code]
+
+
+def test_a_saved_scorer_is_used_only_with_the_model_file_it_was_compiled_from(model_dir, tmp_path, caplog):
+    """A model.joblib copied over another model's (or rewritten since) never pairs with the old
+    scorer.joblib: the loader compiles and checks the scorer from the pipeline it finds, and says so."""
+    rows = [{"product=A": 1.0}, {"product=B": 1.0}] * 5
+    other = PriceSensitivityModel(Pipeline([("vectorize", DictVectorizer()), ("classify", LogisticRegression())]).fit(rows, [0, 1] * 5), {"classes": ["LA", "UM"]})
+    other.save(tmp_path / "other")
+    assert (model_dir / SCORER_FILE_NAME).is_file() and (tmp_path / "other" / SCORER_FILE_NAME).is_file()
+    shutil.copy(tmp_path / "other" / MODEL_FILE_NAME, model_dir / MODEL_FILE_NAME)
+    with caplog.at_level(logging.WARNING, logger="retail_model.artifact"):
+        loaded = PriceSensitivityModel.load(model_dir)
+    assert f"was not compiled from this {MODEL_FILE_NAME}" in caplog.text
+    assert loaded.classes == ["LA", "UM"] and loaded.score([{"product=A": 1.0}])[0] == other.score([{"product=A": 1.0}])[0]
+    (model_dir / SCORER_FILE_NAME).write_bytes(b"truncated")
+    assert PriceSensitivityModel.load(model_dir).score([{"product=B": 1.0}])[0] == ["UM"]
 
 
 def test_feature_version_mismatch_is_refused(model_dir):
