@@ -9,8 +9,9 @@ Two ways to choose it:
   JSON in the lake on a disk or S3, or SageMaker's Model Registry); when the released version
   changes it loads the new model off the event loop with its compiled scorer (saved with the model
   and checked against the pipeline when training saved it; compiled and checked here when the
-  model has none: retail_model.artifact), prepares its lookups, and only then swaps one reference. A request takes that
-  reference once, so it is answered wholly by the old model or wholly by the new one.
+  model has none: retail_model.artifact), prepares its lookups, and only then swaps one
+  reference. A request takes that reference once, so it is answered wholly by the old model or
+  wholly by the new one.
 
 A model that fails to load (any error: a missing artefact, a broken pickle, S3 unreachable) is
 logged, counted and retried with doubling waits; the current one keeps serving meanwhile. A

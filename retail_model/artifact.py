@@ -14,7 +14,7 @@ from baskets, without a feature dict per basket (the batch endpoint's path).
 `save` also writes `scorer.joblib`: that compiled scorer, checked against the pipeline as it is
 saved, with the sha256 of the `model.joblib` it was compiled from. `load` serves from it and
 unpickles the pipeline only when something asks for it (`predict`, the training side), so a
-process that only scores (an API pod) never imports scikit-learn, about a third of its start.
+process that only scores (an API pod) never imports scikit-learn, about half of its start.
 Without a matching `scorer.joblib` (a model saved before it existed, a `model.joblib` replaced
 since, a scorer that only the pipeline itself gives), `load` compiles and checks the scorer
 from the pipeline as before.
@@ -49,6 +49,9 @@ SCORER_FILE_NAME = "scorer.joblib"  # the compiled scorer, checked against model
 METRICS_FILE_NAME = "metrics.json"  # written by training beside the model; optional when loading
 OUTPUT_CODES = tuple(CLASS_BY_CODE)  # LA, MM, UM: the probability columns `score` returns
 ARTIFACT_FORMAT = 1  # bump when the layout of the joblib payload changes
+# Bump when a compiled scorer class (retail_model.scoring) changes what it holds: a scorer.joblib
+# of another format is not unpickled into today's classes, the scorer is compiled from the pipeline.
+SCORER_FORMAT = 1
 MODEL_CARD_FILE_NAME = "model_card.md"
 GATE_FILE_NAME = "gate.json"  # the promotion gate's verdict, written beside the model
 
@@ -130,7 +133,8 @@ class PriceSensitivityModel:
             return path
         if scorer.kind != "pipeline":  # the fallback is the pipeline itself: nothing to save apart
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            joblib.dump({"artifact_format": ARTIFACT_FORMAT, "model_sha256": digest, "metadata": metadata, "scorer": scorer}, scorer_path)
+            payload = {"scorer_format": SCORER_FORMAT, "model_sha256": digest, "metadata": metadata, "scorer": scorer}
+            joblib.dump(payload, scorer_path)
         return path
 
     @classmethod
@@ -309,8 +313,8 @@ def _compiled_scorer(path: Path, model_sha256: str) -> dict[str, Any] | None:
     except Exception as error:  # noqa: BLE001 - the pipeline can still give the scorer: fall back, and say why
         log.warning("%s is unreadable (%s: %s): compiling the scorer from the pipeline", path, type(error).__name__, error)
         return None
-    if not isinstance(payload, dict) or payload.get("artifact_format") != ARTIFACT_FORMAT or payload.get("model_sha256") != model_sha256:
-        log.warning("%s was not compiled from this %s: compiling the scorer from the pipeline", path, MODEL_FILE_NAME)
+    if not isinstance(payload, dict) or payload.get("scorer_format") != SCORER_FORMAT or payload.get("model_sha256") != model_sha256:
+        log.warning("%s was not compiled from this %s by this scorer format: compiling the scorer from the pipeline", path, MODEL_FILE_NAME)
         return None
     if not isinstance(payload.get("scorer"), Scorer):
         log.warning("%s holds no scorer: compiling the scorer from the pipeline", path)

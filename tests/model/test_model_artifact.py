@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from retail_model import FEATURE_VERSION, basket_features
-from retail_model.artifact import MODEL_FILE_NAME, SCORER_FILE_NAME, ModelLoadError, Prediction, PriceSensitivityModel
+from retail_model.artifact import MODEL_FILE_NAME, SCORER_FILE_NAME, SCORER_FORMAT, ModelLoadError, Prediction, PriceSensitivityModel
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +111,17 @@ def test_a_saved_scorer_is_used_only_with_the_model_file_it_was_compiled_from(mo
     shutil.copy(tmp_path / "other" / MODEL_FILE_NAME, model_dir / MODEL_FILE_NAME)
     with caplog.at_level(logging.WARNING, logger="retail_model.artifact"):
         loaded = PriceSensitivityModel.load(model_dir)
-    assert f"was not compiled from this {MODEL_FILE_NAME}" in caplog.text
+    assert f"was not compiled from this {MODEL_FILE_NAME} by this scorer format" in caplog.text
     assert loaded.classes == ["LA", "UM"] and loaded.score([{"product=A": 1.0}])[0] == other.score([{"product=A": 1.0}])[0]
     (model_dir / SCORER_FILE_NAME).write_bytes(b"truncated")
     assert PriceSensitivityModel.load(model_dir).score([{"product=B": 1.0}])[0] == ["UM"]
+    other.save(model_dir)  # a matching pair again, but the scorer saved by another scorer format
+    payload = joblib.load(model_dir / SCORER_FILE_NAME)
+    joblib.dump({**payload, "scorer_format": SCORER_FORMAT + 1}, model_dir / SCORER_FILE_NAME)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="retail_model.artifact"):
+        assert PriceSensitivityModel.load(model_dir).score([{"product=B": 1.0}])[0] == ["UM"]
+    assert f"was not compiled from this {MODEL_FILE_NAME} by this scorer format" in caplog.text
 
 
 def test_feature_version_mismatch_is_refused(model_dir):
