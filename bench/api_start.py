@@ -29,6 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.serving_runs import cpu_seconds  # noqa: E402
 from retail_model.artifact import SCORER_FILE_NAME, PriceSensitivityModel  # noqa: E402
 from retail_model.features import FEATURE_VERSION  # noqa: E402
 from retail_model.lake import LocalLake  # noqa: E402
@@ -97,10 +98,7 @@ def _start(lake: Path) -> tuple[float, float]:
             if time.perf_counter() - started > 120:
                 raise SystemExit(f"the API was not ready within 120 s (lake {lake})")
             time.sleep(0.02)
-        ready = time.perf_counter() - started
-        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime of the API process
-        return ready, cpu
+        return time.perf_counter() - started, cpu_seconds(process.pid)
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # its own session: the prediction log's shipper goes too
         process.wait(timeout=30)

@@ -116,10 +116,7 @@ def test_a_scored_week_whose_gold_was_rewritten_is_scored_again_and_keeps_no_sta
     unchanged = basket_scoring_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=json.dumps(last_look)))
     assert not unchanged.run_requests  # gold rebuilt without rewriting a week: nothing to score
 
-    header, *lines = lake.read_bytes(f"landing/transactions_{week}.csv").decode().splitlines()
-    corrected = tmp_path / "corrected" / f"transactions_{week}.csv"
-    corrected.parent.mkdir()
-    corrected.write_text("\n".join([header, *lines[: len(lines) // 2]]) + "\n")
+    corrected, _ = redelivered_with_half_its_lines(lake, week, tmp_path / "corrected")
     land(lake, corrected)
     assert build(lake)["gold"].weeks == [int(week)]
     [stale] = check_weeks(lake, [int(week)])
@@ -175,10 +172,7 @@ def test_materialize_scores_a_rewritten_week_again_even_when_the_new_model_fails
     lake = LocalLake(lake_dir)
     serving = LakeModelRegistry(lake).serving_entry()
     week = sorted(pipeline_run.instance.get_materialized_partitions(BASKET_PREDICTIONS))[0]
-    header, *lines = lake.read_bytes(f"landing/transactions_{week}.csv").decode().splitlines()
-    corrected = tmp_path / "corrected" / f"transactions_{week}.csv"
-    corrected.parent.mkdir()
-    corrected.write_text("\n".join([header, *lines[: len(lines) // 2]]) + "\n")
+    corrected, baskets_before = redelivered_with_half_its_lines(lake, week, tmp_path / "corrected")
 
     monkeypatch.setenv("RETAIL_LAKE", str(lake_dir))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
@@ -198,4 +192,15 @@ def test_materialize_scores_a_rewritten_week_again_even_when_the_new_model_fails
     [fresh] = check_weeks(lake, [int(week)])
     assert fresh.one_per_basket and fresh.versions == [serving.version]
     assert fresh.gold_baskets == gold_week(lake, int(week)).height > 0
-    assert fresh.gold_baskets < len({line.split(",")[header.split(",").index("BASKET_ID")] for line in lines})
+    assert fresh.gold_baskets < baskets_before
+
+
+def redelivered_with_half_its_lines(lake, week: str, directory) -> tuple:
+    """A corrected file for `week` in `directory`: its landed file's header and first half of lines.
+    Returns the file's path and how many baskets the landed file held."""
+    header, *lines = lake.read_bytes(f"landing/transactions_{week}.csv").decode().splitlines()
+    basket_id = header.split(",").index("BASKET_ID")
+    directory.mkdir()
+    corrected = directory / f"transactions_{week}.csv"
+    corrected.write_text("\n".join([header, *lines[: len(lines) // 2]]) + "\n")
+    return corrected, len({line.split(",")[basket_id] for line in lines})
