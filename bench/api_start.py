@@ -3,7 +3,7 @@
     .venv/bin/python bench/api_start.py                  # the released model of .retail (make demo's lake)
     .venv/bin/python bench/api_start.py --lake DIR --rounds 5
 
-The released model's folder is copied into two new lakes, each registering and releasing it: one
+The released model's folder is copied (the lake given is only read) into two new lakes, each registering and releasing it: one
 as training saves it (model.joblib and scorer.joblib), one without scorer.joblib (a model saved
 before the file existed: the API compiles and checks the scorer from the unpickled pipeline, which
 imports scikit-learn). Then, alternating, a `uvicorn retail_api.app:create_app --factory` process
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -66,12 +67,14 @@ def main() -> None:
 def _lake_with(source: LakeModelRegistry, version: str, root: Path, keep_scorer: bool) -> Path:
     """A new lake holding the model's folder, registered Approved and released."""
     lake = LocalLake(root)
-    with source.lake.local_directory(f"models/{version}") as folder:
-        if not keep_scorer:
-            (folder / SCORER_FILE_NAME).unlink(missing_ok=True)
-        elif not (folder / SCORER_FILE_NAME).is_file():  # saved before the file existed: save it as training now does
-            PriceSensitivityModel.load(folder, version=version).save(folder)
-        lake.upload_directory(folder, f"models/{version}")
+    folder = root.parent / f"{root.name}-model"
+    with source.lake.local_directory(f"models/{version}") as held:  # a local lake's own folder: never changed here
+        shutil.copytree(held, folder)
+    if not keep_scorer:
+        (folder / SCORER_FILE_NAME).unlink(missing_ok=True)
+    elif not (folder / SCORER_FILE_NAME).is_file():  # saved before the file existed: save it as training now does
+        PriceSensitivityModel.load(folder, version=version).save(folder)
+    lake.upload_directory(folder, f"models/{version}")
     registry = LakeModelRegistry(lake)
     registry.register(version, model_uri=lake.uri_of(f"models/{version}"), feature_version=FEATURE_VERSION, metrics={}, status=APPROVED)
     registry.record_release(version, reason="bench", actor="bench")
