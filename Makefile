@@ -33,8 +33,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 ## lock-dev: rewrite constraints.txt after a pin or a dependency changes in pyproject.toml
-lock-dev:
-	$(PYTHON) scripts/lock_dev.py
+lock-dev: $(TOOLS_STAMP)
+	$(TOOLS)/bin/uv pip compile pyproject.toml --extra test --quiet --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock-dev" -o constraints.txt
 
 sample-data: $(STAMP)
 	$(BIN)/retail-mlops sample-data --out $(SAMPLE_DIR) --weeks $(WEEKS) --baskets-per-week $(BASKETS_PER_WEEK) --profile $(PROFILE)
