@@ -42,17 +42,19 @@ def test_every_package_the_project_needs_here_is_constrained_at_its_installed_ve
     locked = constraints()
     environment = default_environment()
     seen: dict[str, str] = {}
-    wanted = [(PROJECT, EXTRAS)]
+    walked: set[tuple[str, frozenset[str]]] = set()  # a package asked for again with other extras needs more
+    wanted = [(PROJECT, frozenset(EXTRAS))]
     while wanted:
         name, extras = wanted.pop()
         for line in metadata.requires(name) or []:
             requirement = Requirement(line)
             if requirement.marker and not any(requirement.marker.evaluate(environment | {"extra": extra}) for extra in ("", *extras)):
                 continue
-            key = canonical(requirement.name)
-            if key not in seen:
-                seen[key] = metadata.version(requirement.name)
-                wanted.append((requirement.name, tuple(requirement.extras)))
+            seen[canonical(requirement.name)] = metadata.version(requirement.name)
+            step = (canonical(requirement.name), frozenset(requirement.extras))
+            if step not in walked:
+                walked.add(step)
+                wanted.append((requirement.name, step[1]))
     assert len(seen) > 100, f"only {len(seen)} requirements found: is the project installed (`make install`)?"
     missing = sorted(set(seen) - set(locked))
     assert not missing, f"installed for the project but not in constraints.txt: {missing}: {REGENERATE}"
