@@ -8,13 +8,12 @@ day: these tests say which, and what to run.
 
 from __future__ import annotations
 
-import tomllib
 from importlib import metadata
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-from tests.helpers.deploy_tools import ROOT, canonical, parse_pins
+from tests.helpers.deploy_tools import ROOT, canonical, parse_pins, pyproject_pins
 
 PROJECT = "retail-mlops"
 EXTRAS = ("test",)  # what `make install` installs: -e ".[test]"
@@ -25,14 +24,8 @@ def constraints() -> dict[str, str]:
     return parse_pins((ROOT / "constraints.txt").read_text().splitlines(), "constraints.txt")
 
 
-def project_pins() -> dict[str, str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    lines = [*project["dependencies"], *(line for extra in EXTRAS for line in project["optional-dependencies"][extra])]
-    return parse_pins(lines, "pyproject.toml")
-
-
 def test_every_pin_of_pyproject_is_the_constraints_version():
-    pinned, locked = project_pins(), constraints()
+    pinned, locked = pyproject_pins(EXTRAS), constraints()
     differ = {name: (version, locked.get(name)) for name, version in pinned.items() if locked.get(name) != version}
     assert not differ, f"pyproject.toml pins and constraints.txt differ (pyproject, constraints): {differ}: {REGENERATE}"
 

@@ -76,9 +76,11 @@ def requirement_file_pins(path: Path) -> dict[str, str]:
     return parse_pins(path.read_text().splitlines(), str(path.relative_to(ROOT)))
 
 
-def pyproject_pins() -> dict[str, str]:
+def pyproject_pins(extras: tuple[str, ...] = ()) -> dict[str, str]:
+    """The exact pins of [project.dependencies], and of the optional-dependency `extras` named."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return parse_pins(project["dependencies"], "pyproject.toml [project.dependencies]")
+    lines = [*project["dependencies"], *(line for extra in extras for line in project["optional-dependencies"][extra])]
+    return parse_pins(lines, "pyproject.toml [project.dependencies]" + "".join(f", [{extra}]" for extra in extras))
 
 
 def load_hcl(path: Path) -> dict:
