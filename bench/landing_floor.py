@@ -17,6 +17,13 @@ features run) within 50x the week's parse floor. This script splits that budget 
   both runs' events by type and says whether they match (they should: same shape, same events).
 - **floor**: the best of five `pl.read_csv` reads of the week's file.
 
+`--strip` takes parts of the shape out of the hollow graph, to see what each costs (the events
+then differ from the real runs', and the script says which): `metadata` (the steps return none),
+`checks` (no check steps), `partitions` (silver and gold unpartitioned: one materialization each
+instead of one per store_region x basket_type).
+
+    .venv/bin/python bench/landing_floor.py --strip checks,partitions,metadata
+
 Rounds alternate which of the two goes first after the first (the first hollow round needs the
 real one's metadata). The machine is shared and noisy: read the per-round ratios side by side.
 """
@@ -36,6 +43,7 @@ import dagster as dg
 import polars as pl
 
 HERE = Path(__file__).resolve().parent
+STRIPPABLE = {"metadata", "checks", "partitions"}
 sys.path.insert(0, str(HERE))
 
 
@@ -45,8 +53,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="weeks landed one at a time, each measured real and hollow")
     parser.add_argument("--baskets-per-week", type=int, default=4100)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--strip", default="", help="parts of the shape the hollow graph leaves out: metadata, checks, partitions")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "retail-mlops")
     args = parser.parse_args()
+    strip = {part for part in args.strip.split(",") if part}
+    if strip - STRIPPABLE:
+        parser.error(f"--strip takes {', '.join(sorted(STRIPPABLE))}, not {', '.join(sorted(strip - STRIPPABLE))}")
 
     from ingest import generate
 
@@ -56,10 +68,10 @@ def main() -> None:
         shutil.rmtree(data, ignore_errors=True)
         generate(data, weeks, args.baskets_per_week, args.seed)
     with tempfile.TemporaryDirectory(prefix="landing-floor-") as work:
-        measure(data, Path(work), args.history, args.rounds)
+        measure(data, Path(work), args.history, args.rounds, strip)
 
 
-def measure(data: Path, work: Path, history: int, rounds: int) -> None:
+def measure(data: Path, work: Path, history: int, rounds: int, strip: set[str]) -> None:
     from ingest import instance_yaml
 
     real_home, hollow_home = work / "real-home", work / "hollow-home"
@@ -104,9 +116,9 @@ def measure(data: Path, work: Path, history: int, rounds: int) -> None:
         def hollow_landing():
             _copy_partitions(real, hollow, week)
             before = {run.run_id for run in hollow.get_runs()}
-            job = hollow_definitions(template).resolve_implicit_global_asset_job_def()  # built before timing, as run_pipeline's is cached
+            job = hollow_definitions(template, strip).resolve_implicit_global_asset_job_def()  # built before timing, as run_pipeline's is cached
             begun = time.perf_counter()
-            hollow_runs(job, hollow, week)
+            hollow_runs(job, hollow, week, partitioned="partitions" not in strip)
             seconds = time.perf_counter() - begun
             return seconds, [run for run in hollow.get_runs() if run.run_id not in before]
 
@@ -125,7 +137,7 @@ def measure(data: Path, work: Path, history: int, rounds: int) -> None:
               f"load {os.getloadavg()[0]:.1f}): real landing {real_seconds:.2f} s = {real_seconds / floor:.0f}x; "
               f"no lake work {hollow_seconds:.2f} s = {hollow_seconds / floor:.0f}x "
               f"({sum(real_events.values())} and {sum(hollow_events.values())} events, "
-              f"{'the same types and counts' if real_events == hollow_events else 'NOT the same: ' + str(real_events - hollow_events) + ' / ' + str(hollow_events - real_events)})")
+              f"{_compare(real_events, hollow_events)})")
 
     real_median = statistics.median(r for r, _, _ in results)
     hollow_median = statistics.median(h for _, h, _ in results)
@@ -161,20 +173,20 @@ class Template:
         return template
 
 
-def hollow_runs(job, instance, week: str) -> None:
+def hollow_runs(job, instance, week: str, partitioned: bool) -> None:
     """The two runs of a landing (the week's raw run, then silver -> gold -> features over every
     store_region x basket_type) on the hollow graph, as run_pipeline requests them."""
     from retail_assets.defs.asset_keys import RAW
     from retail_assets.defs.partitions import every_region_and_basket_type, week_range_tags
     from retail_assets.pipeline import LAKE, QUIET
 
-    for selection, tags in (([RAW], week_range_tags(week, week)), (LAKE, every_region_and_basket_type(instance))):
+    for selection, tags in (([RAW], week_range_tags(week, week)), (LAKE, every_region_and_basket_type(instance) if partitioned else {})):
         result = job.execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False, asset_selection=selection, tags=tags)
         if not result.success:
             raise SystemExit(f"a hollow run failed: {[e.message for e in result.all_events if e.is_failure]}")
 
 
-def hollow_definitions(template: Template):
+def hollow_definitions(template: Template, strip: set[str]):
     """The real definitions' lake assets and their checks, rebuilt with bodies that return what the
     real runs stored: same keys, partitions, dependencies, backfill policy, check specs and steps."""
 
@@ -188,13 +200,13 @@ def hollow_definitions(template: Template):
     for key in wanted:
         node = graph.get(key)
         assets.append(dg.asset(
-            key=key, partitions_def=node.partitions_def,
+            key=key, partitions_def=None if "partitions" in strip and key != RAW else node.partitions_def,
             deps=[dg.AssetDep(dep.asset_key, partition_mapping=dep.partition_mapping) for dep in node.assets_def.specs_by_key[key].deps],
             backfill_policy=node.backfill_policy,
-        )(_replaying(template, key)))
+        )(_replaying(template, key, "metadata" not in strip)))
     for checks_def in defs().asset_checks or []:
         specs = [spec for spec in checks_def.check_specs if spec.asset_key in wanted]
-        if not specs:
+        if not specs or "checks" in strip:
             continue
 
         def check_body(context: dg.AssetCheckExecutionContext, lake: dg.ResourceParam[object]):
@@ -209,11 +221,11 @@ def hollow_definitions(template: Template):
     return dg.Definitions(assets=assets, asset_checks=checks, resources={"lake": object()})
 
 
-def _replaying(template: Template, key):
+def _replaying(template: Template, key, with_metadata: bool):
     def body(context: dg.AssetExecutionContext, lake: dg.ResourceParam[object]) -> dg.MaterializeResult:
         for message in template.logs.get(context.op_execution_context.op_handle.name, []):
             context.log.info(message)
-        return dg.MaterializeResult(metadata=template.metadata[key])
+        return dg.MaterializeResult(metadata=template.metadata[key] if with_metadata else None)
 
     return body
 
@@ -233,6 +245,12 @@ def _copy_partitions(source, target, week: str) -> None:
 def _event_types(instance, runs) -> Counter:
     return Counter(entry.dagster_event.event_type_value if entry.dagster_event else "log message"
                    for run in runs for entry in instance.all_logs(run.run_id))
+
+
+def _compare(real: Counter, hollow: Counter) -> str:
+    if real == hollow:
+        return "the same types and counts"
+    return f"not the same: only the real runs had {dict(real - hollow)}" + (f", only the hollow ones {dict(hollow - real)}" if hollow - real else "")
 
 
 def _floor(path: Path) -> float:
