@@ -38,6 +38,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -334,8 +335,6 @@ def child_new_week(data: Path, work: Path, history: int, kind: str = "sqlite", p
     """A lake of `history` weeks, then one more week (always the file after the largest history, so
     every lake gets the same one). Splits the second call's time into definitions loading, event
     storage, step (asset + check) execution and the rest (run creation and launch, planning)."""
-    import shutil
-
     from dagster import DagsterInstance
     from rich.console import Console
     from rich.progress import Progress
@@ -347,11 +346,7 @@ def child_new_week(data: Path, work: Path, history: int, kind: str = "sqlite", p
     from retail_assets.definitions import defs
     from retail_assets.pipeline import run_pipeline
 
-    files = sorted(data.glob("transactions_*.csv"))
-    landing = work / "landing"
-    landing.mkdir()
-    for path in files[:history]:
-        shutil.copy(path, landing / path.name)
+    files, landing = land_history(data, work, history)
     instance = DagsterInstance.get()
     quiet = Progress(console=Console(quiet=True))
     run_pipeline(landing, instance, quiet, through_model=False)
@@ -366,13 +361,30 @@ def child_new_week(data: Path, work: Path, history: int, kind: str = "sqlite", p
     summary = run_pipeline(landing, instance, quiet, through_model=False)
     seconds = time.perf_counter() - started
     runs = [run for run in instance.get_runs() if run.run_id not in runs_before]
-    floors = []
-    for _ in range(5):  # the floor of one small file is a few ms: take the best of five reads
-        begun = time.perf_counter()
-        rows = pl.read_csv(new).height
-        floors.append(time.perf_counter() - begun)
+    floor, rows = parse_floor(new)
     return {"seconds": seconds, "stages": summary.seconds, "week": new.stem[-6:], "week_rows": rows,
-            "floor_seconds": min(floors), "definitions_seconds": definitions_seconds, **run_split(instance, runs, timer)}
+            "floor_seconds": floor, "definitions_seconds": definitions_seconds, **run_split(instance, runs, timer)}
+
+
+def land_history(data: Path, work: Path, history: int) -> tuple[list[Path], Path]:
+    """The data's weekly files, and `work`/landing holding the first `history` of them."""
+    files = sorted(data.glob("transactions_*.csv"))
+    landing = work / "landing"
+    landing.mkdir()
+    for path in files[:history]:
+        shutil.copy(path, landing / path.name)
+    return files, landing
+
+
+def parse_floor(path: Path, reads: int = 5) -> tuple[float, int]:
+    """One file's parse floor, the best of `reads` plain `pl.read_csv` reads (a week parses in a
+    few ms: one read is noise), and its rows."""
+    best, rows = float("inf"), 0
+    for _ in range(reads):
+        begun = time.perf_counter()
+        rows = pl.read_csv(path).height
+        best = min(best, time.perf_counter() - begun)
+    return best, rows
 
 
 NEW_WEEK_INDEX = 104  # the 105th file: the week after the 104-week history

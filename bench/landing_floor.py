@@ -40,7 +40,6 @@ from collections import Counter
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 
 HERE = Path(__file__).resolve().parent
 STRIPPABLE = {"metadata", "checks", "partitions"}
@@ -72,7 +71,7 @@ def main() -> None:
 
 
 def measure(data: Path, work: Path, history: int, rounds: int, strip: set[str]) -> None:
-    from ingest import instance_yaml
+    from ingest import instance_yaml, land_history, parse_floor
 
     real_home, hollow_home = work / "real-home", work / "hollow-home"
     for home in (real_home, hollow_home):
@@ -90,11 +89,7 @@ def measure(data: Path, work: Path, history: int, rounds: int, strip: set[str]) 
     real = dg.DagsterInstance.from_config(str(real_home))
     hollow = dg.DagsterInstance.from_config(str(hollow_home))
     quiet = Progress(console=Console(quiet=True))
-    files = sorted(data.glob("transactions_*.csv"))
-    landing = work / "landing"
-    landing.mkdir()
-    for path in files[:history]:
-        shutil.copy(path, landing / path.name)
+    files, landing = land_history(data, work, history)
     started = time.perf_counter()
     run_pipeline(landing, real, quiet, through_model=False)
     print(f"lake of {history} weeks built in {time.perf_counter() - started:.1f} s; landing {rounds} more, one at a time")
@@ -130,10 +125,10 @@ def measure(data: Path, work: Path, history: int, rounds: int, strip: set[str]) 
             hollow_seconds, hollow_run_list = hollow_landing()
             real_seconds, real_runs = real_landing()
             template = Template.of(real, real_runs)
-        floor = _floor(path)
+        floor, week_rows = parse_floor(path)
         real_events, hollow_events = _event_types(real, real_runs), _event_types(hollow, hollow_run_list)
         results.append((real_seconds, hollow_seconds, floor))
-        print(f"round {round_index + 1} (week {week}, {pl.read_csv(path).height:,} rows, parse floor {floor * 1000:.0f} ms, "
+        print(f"round {round_index + 1} (week {week}, {week_rows:,} rows, parse floor {floor * 1000:.0f} ms, "
               f"load {os.getloadavg()[0]:.1f}): real landing {real_seconds:.2f} s = {real_seconds / floor:.0f}x; "
               f"no lake work {hollow_seconds:.2f} s = {hollow_seconds / floor:.0f}x "
               f"({sum(real_events.values())} and {sum(hollow_events.values())} events, "
@@ -251,15 +246,6 @@ def _compare(real: Counter, hollow: Counter) -> str:
     if real == hollow:
         return "the same types and counts"
     return f"not the same: only the real runs had {dict(real - hollow)}" + (f", only the hollow ones {dict(hollow - real)}" if hollow - real else "")
-
-
-def _floor(path: Path) -> float:
-    best = float("inf")
-    for _ in range(5):
-        begun = time.perf_counter()
-        pl.read_csv(path)
-        best = min(best, time.perf_counter() - begun)
-    return best
 
 
 if __name__ == "__main__":
