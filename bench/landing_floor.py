@@ -184,7 +184,6 @@ def hollow_runs(job, instance, week: str, partitioned: bool) -> None:
 def hollow_definitions(template: Template, strip: set[str]):
     """The real definitions' lake assets and their checks, rebuilt with bodies that return what the
     real runs stored: same keys, partitions, dependencies, backfill policy, check specs and steps."""
-
     from retail_assets.definitions import defs
     from retail_assets.defs.asset_keys import LAKE_REBUILD, RAW
 
