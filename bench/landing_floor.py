@@ -25,7 +25,8 @@ instead of one per store_region x basket_type).
     .venv/bin/python bench/landing_floor.py --strip checks,partitions,metadata
 
 Rounds alternate which of the two goes first after the first (the first hollow round needs the
-real one's metadata). The machine is shared and noisy: read the per-round ratios side by side.
+real one's metadata, and runs once untimed before: a new instance's first runs set up its
+databases, as building the history did for the real one). The machine is shared and noisy: read the per-round ratios side by side.
 """
 
 import argparse
@@ -120,6 +121,8 @@ def measure(data: Path, work: Path, history: int, rounds: int, strip: set[str]) 
         if template is None or round_index % 2 == 0:
             real_seconds, real_runs = real_landing()
             template = Template.of(real, real_runs)
+            if round_index == 0:
+                hollow_landing()  # untimed: a new instance's first runs set up its databases, as building the history did for the real one
             hollow_seconds, hollow_run_list = hollow_landing()
         else:
             hollow_seconds, hollow_run_list = hollow_landing()
