@@ -191,7 +191,8 @@ def hollow_definitions(template: Template, strip: set[str]):
     from retail_assets.defs.asset_keys import LAKE_REBUILD, RAW
 
     warnings.simplefilter("ignore", dg.BetaWarning)  # the assets' BackfillPolicy, as retail_assets/definitions.py has it
-    graph = defs().resolve_asset_graph()
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
     wanted = [RAW, *LAKE_REBUILD]
     assets, checks = [], []
     for key in wanted:
@@ -201,7 +202,7 @@ def hollow_definitions(template: Template, strip: set[str]):
             deps=[dg.AssetDep(dep.asset_key, partition_mapping=dep.partition_mapping) for dep in node.assets_def.specs_by_key[key].deps],
             backfill_policy=node.backfill_policy,
         )(_replaying(template, key, "metadata" not in strip)))
-    for checks_def in defs().asset_checks or []:
+    for checks_def in definitions.asset_checks or []:
         specs = [spec for spec in checks_def.check_specs if spec.asset_key in wanted]
         if not specs or "checks" in strip:
             continue
