@@ -26,7 +26,8 @@ instead of one per store_region x basket_type).
 
 Rounds alternate which of the two goes first after the first (the first hollow round needs the
 real one's metadata, and runs once untimed before: a new instance's first runs set up its
-databases, as building the history did for the real one). The machine is shared and noisy: read the per-round ratios side by side.
+databases, as building the history did for the real one). The machine is shared and noisy: read
+the per-round ratios side by side.
 """
 
 import argparse
